@@ -1,0 +1,5 @@
+import sys
+
+from smartbuilding.cli import main
+
+sys.exit(main())

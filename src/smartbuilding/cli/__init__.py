@@ -1,0 +1,63 @@
+"""The ``smartbuilding`` command: one subcommand per process or operation.
+
+Each subcommand lives in its own module of this package with ``add_arguments(parser)`` and
+``run(args) -> int``; this module only dispatches and turns our errors into exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from smartbuilding.cli.common import setup_logging
+from smartbuilding.errors import ConfigError, SmartBuildingError
+
+logger = logging.getLogger(__name__)
+
+# Subcommand name -> (module in this package, one-line help), in the order `--help` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("up", "start the whole system on this machine as supervised child processes"),
+    "router": ("router", "run a Zenoh router and its admin HTTP endpoint"),
+    "storage": ("storage", "store readings and answer history queries"),
+    "sensor": ("sensor", "run a simulated sensor for one room"),
+    "replay": ("replay", "play back a recorded building"),
+    "query": ("query", "print the stored history of a key expression"),
+    "status": ("status", "print the health of every service"),
+}
+
+EXIT_CONFIG = 2
+EXIT_FAILURE = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smartbuilding", description="A smart-building platform on Eclipse Zenoh.")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (also SMARTBUILDING_LOG_LEVEL; default INFO)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"smartbuilding.cli.{module_name}")
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as error:
+        print(f"smartbuilding {args.command}: configuration error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SmartBuildingError as error:
+        print(f"smartbuilding {args.command}: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

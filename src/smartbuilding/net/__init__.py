@@ -1,0 +1,1 @@
+"""Zenoh sessions and query helpers shared by every service."""
