@@ -64,7 +64,11 @@ def check_value(key: ReadingKey, value: object) -> float:
     """Return ``value`` when it is a finite number inside the quantity's possible range."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidReadingError("value", f"value of {key} is {value!r}, not a number")
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # An integer too large for a float, such as 10**400.
+        finite = False
+    if not finite:
         raise InvalidReadingError("value", f"value of {key} is {value!r}, not a finite number")
     quantity = QUANTITIES[key.quantity]
     if not quantity.minimum <= value <= quantity.maximum:
@@ -95,6 +99,11 @@ class PayloadTemplate:
         validate_name("device", device)
         constant = json.dumps({"schema": SCHEMA, "unit": key.unit, "device": device}, separators=(",", ":"))
         self._head = constant[:-1] + ',"value":'
+
+    @property
+    def head(self) -> bytes:
+        """The bytes every rendered payload starts with, up to and including ``"value":``."""
+        return self._head.encode()
 
     def render(self, value: float, measured_at: str) -> bytes:
         return f'{self._head}{value!r},"measured_at":"{measured_at}"}}'.encode()
