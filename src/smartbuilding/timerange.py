@@ -88,8 +88,8 @@ def parse_time_range(text: str, now: datetime) -> TimeRange:
     return TimeRange(start=start, end=end, start_inclusive=text[0] == "[", end_inclusive=text[-1] == "]")
 
 
-def parse_instant(text: str, now: datetime) -> datetime:
-    """Parse one end of a range: an ISO 8601 time or ``now(OFFSET)``."""
+def parse_instant(text: str, now: datetime, *, parameter: str = TIME_PARAMETER) -> datetime:
+    """Parse one end of a range: an ISO 8601 time or ``now(OFFSET)``; errors name ``parameter``."""
     text = text.strip()
     relative = _NOW.match(text)
     if relative:
@@ -102,8 +102,8 @@ def parse_instant(text: str, now: datetime) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidQueryError(
-            TIME_PARAMETER,
-            f"invalid time {text!r} in {TIME_PARAMETER}: expected ISO 8601 "
+            parameter,
+            f"invalid time {text!r} in {parameter}: expected ISO 8601 "
             "(2013-08-25T10:00:00-07:00) or now(-1h)",
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
