@@ -142,3 +142,13 @@ def test_config_error_exits_2_from_command_line(tmp_path: Path, text: str) -> No
     assert result.returncode == 2
     assert str(path) in result.stderr
     assert "configuration error" in result.stderr
+
+
+def test_config_flow_control_waits_longer_before_closing(tmp_path: Path) -> None:
+    """With flow control on, a blocked link waits 60 s before Zenoh closes it, unless the file says otherwise."""
+    key = "transport/link/tx/queue/congestion_control/block/wait_before_close"
+    assert zenoh_value(load_settings(None, environ={}), key) == 60_000_000
+    path = write(tmp_path, "{transport: {link: {tx: {queue: {congestion_control: {block: {wait_before_close: 1000}}}}}}}")
+    assert zenoh_value(load_settings(path, environ={}), key) == 1000
+    no_flow = write(tmp_path, "{performance: {flow_control: false}}")
+    assert zenoh_value(load_settings(no_flow, environ={}), key) == 5_000_000

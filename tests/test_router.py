@@ -38,3 +38,18 @@ def test_router_unknown_admin_path(router: RunningRouter) -> None:
         assert "/health" in error.read().decode()
     else:
         raise AssertionError("expected a 404")
+
+
+def test_router_admin_port_taken_exits_2(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A router whose admin port is taken exits with 2 naming the endpoint, instead of hanging."""
+    import socket
+
+    from support import free_port, run
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        admin = f"tcp/127.0.0.1:{taken.getsockname()[1]}"
+        result = run(["router", "-l", f"tcp/127.0.0.1:{free_port()}", "--admin", admin], timeout=30)
+    assert result.returncode == 2
+    assert admin in result.stderr

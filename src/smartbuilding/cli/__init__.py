@@ -34,14 +34,21 @@ EXIT_FAILURE = 1
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smartbuilding", description="A smart-building platform on Eclipse Zenoh.")
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (also SMARTBUILDING_LOG_LEVEL; default INFO)")
+    _add_log_level(parser, default=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(f"smartbuilding.cli.{module_name}")
         command = commands.add_parser(name, help=help_text, description=help_text)
+        _add_log_level(command, default=argparse.SUPPRESS)
         module.add_arguments(command)
         command.set_defaults(run=module.run)
     return parser
+
+
+def _add_log_level(parser: argparse.ArgumentParser, *, default: object) -> None:
+    # Accepted before and after the subcommand; SUPPRESS keeps a subcommand from resetting it.
+    parser.add_argument("--log-level", default=default,
+                        help="DEBUG, INFO, WARNING or ERROR (also SMARTBUILDING_LOG_LEVEL; default INFO)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

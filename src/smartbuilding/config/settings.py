@@ -12,6 +12,10 @@ which are taken out and mapped before Zenoh sees the rest:
     priority queue, ``transport/link/tx/queue/size/*``, within Zenoh's range of 1 to 16.
     ``flow_control: true`` makes our publishers block when a link is congested
     (``CongestionControl.BLOCK``) rather than drop, so back-pressure reaches the sensors.
+    It also raises how long Zenoh waits on a blocked link before closing it
+    (``transport/link/tx/queue/congestion_control/block/wait_before_close``) from Zenoh's
+    5 s to 60 s, unless the file sets it: with 5 s, a storage that stalls on a long commit
+    had its link closed by the router and lost every reading queued on it.
 ``network: {tcp_keepalive_time, tcp_keepalive_interval}``
     Zenoh has no TCP keep-alive setting. Its own link keep-alive plays the same role: the
     time (seconds) becomes the link lease ``transport/link/tx/lease`` and time divided by
@@ -46,6 +50,8 @@ QUEUE_PRIORITIES = (
     "data_high", "data", "data_low", "background",
 )
 ENV_PREFIX = "SMARTBUILDING_"
+BLOCK_WAIT_KEY = "transport/link/tx/queue/congestion_control/block/wait_before_close"
+BLOCK_WAIT_BEFORE_CLOSE_US = 60_000_000
 
 _OUR_BLOCKS = {
     "admin": {"enabled": bool, "endpoint": str},
@@ -120,6 +126,8 @@ def load_settings(
 
     _apply_defaults(config, tree, mode, source)
     _apply_performance(config, ours["performance"], source)
+    if ours["performance"].get("flow_control", True) and not _file_sets(tree, BLOCK_WAIT_KEY):
+        insert(config, BLOCK_WAIT_KEY, BLOCK_WAIT_BEFORE_CLOSE_US, source)
     _apply_network(config, ours["network"], source)
     admin = _admin_endpoint(ours["admin"], overrides.admin or environ.get(f"{ENV_PREFIX}ADMIN_ENDPOINT"), source)
     if admin is not None:
@@ -179,6 +187,15 @@ def _endpoints(option: Sequence[str], variable: str | None, from_file: Any) -> t
         if isinstance(endpoints, list):
             return tuple(str(e) for e in endpoints)
     return ()
+
+
+def _file_sets(tree: dict[str, Any], key: str) -> bool:
+    node: Any = tree
+    for name in key.split("/"):
+        if not isinstance(node, dict) or name not in node:
+            return False
+        node = node[name]
+    return True
 
 
 def _apply_defaults(config: zenoh.Config, tree: dict[str, Any], mode: str, source: str) -> None:

@@ -45,7 +45,12 @@ class Router:
         self._status = serve_status(self.session, name, self.status)
         self.admin: AdminServer | None = None
         if settings.admin is not None:
-            self.admin = AdminServer(settings.admin, self)
+            try:
+                self.admin = AdminServer(settings.admin, self)
+            except BaseException:
+                # An open session keeps the interpreter from exiting, so close it before failing.
+                self._close_session()
+                raise
             self.admin.start()
 
     def _log_transport(self, event: zenoh.TransportEvent) -> None:
@@ -90,10 +95,13 @@ class Router:
     def close(self) -> None:
         if self.admin is not None:
             self.admin.stop()
+        self._close_session()
+        logger.info("router %s stopped", self.name)
+
+    def _close_session(self) -> None:
         self._status.undeclare()
         self._events.undeclare()
         self.session.close()
-        logger.info("router %s stopped", self.name)
 
 
 def run_router(settings: Settings, *, name: str = "router") -> int:
