@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from smartbuilding.storage.metrics import RateMeter, StorageMetrics, percentile
-from smartbuilding.storage.rejections import RejectionLog
+from smartbuilding.ingest.rejections import RejectionLog
 
 
 def test_rate_meter_window() -> None:

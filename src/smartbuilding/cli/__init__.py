@@ -22,10 +22,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("up", "start the whole system on this machine as supervised child processes"),
     "router": ("router", "run a Zenoh router and its admin HTTP endpoint"),
     "storage": ("storage", "store readings and answer history queries"),
+    "aggregator": ("aggregator", "keep rolling aggregates of rooms, floors and buildings"),
     "sensor": ("sensor", "run a simulated sensor for one room"),
     "replay": ("replay", "play back a recorded building"),
     "query": ("query", "print the stored history of a key expression"),
     "status": ("status", "print the health of every service"),
+    "stats": ("stats", "print an aggregate from the aggregator pair"),
 }
 
 EXIT_CONFIG = 2

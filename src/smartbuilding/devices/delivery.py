@@ -65,14 +65,17 @@ def confirm_delivery(session: zenoh.Session, *, timeout: float = 30.0) -> bool:
         logger.warning("cannot confirm delivery: no router or peer is connected; readings still queued may be lost")
         return False
     started = time.monotonic()
+    answered = timed_out = False
     try:
+        # The first reply, or the end of the replies, is the barrier, unless it is Zenoh's
+        # own timeout error. Every reply is drained: a handler dropped before the last one
+        # makes Zenoh log "sending on a closed channel" for each reply still coming.
         for reply in session.get(BARRIER_SELECTOR, timeout=timeout):
-            # The first reply, or the end of the replies, is the barrier, unless it is
-            # Zenoh's own timeout error.
             if reply.err is not None and reply.err.payload.to_bytes() == b"Timeout":
-                break
-            return _confirmed(started)
-        else:
+                timed_out = True
+            else:
+                answered = True
+        if answered or not timed_out:
             return _confirmed(started)
     except zenoh.ZError as error:
         logger.warning("cannot confirm delivery: the query %s failed: %s", BARRIER_SELECTOR, error)

@@ -1,33 +1,25 @@
 """Intake: samples from the subscriber's channel to rows in the reading queue.
 
-Each sample is decoded and validated exactly as :func:`smartbuilding.readings.decode`
-does, with the same rejection reasons. Payloads rendered by
-:class:`~smartbuilding.readings.PayloadTemplate` (replays, simulated sensors) take a
-fast path once a payload of their key has passed the full decode. Later payloads that
-start with the same template head are checked by one regular expression plus the value
-and time checks. Anything that does not fit goes through the full decode, so the fast
-path accepts only payloads that the full decode accepts, with the same result.
+Decoding and validation are those of :mod:`smartbuilding.ingest.decoding`, which accepts
+and rejects exactly what :func:`smartbuilding.readings.decode` does.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import re
 import time
 from collections.abc import Iterable
-from datetime import datetime
 
 import zenoh
 
 from smartbuilding import readings
 from smartbuilding.errors import InvalidReadingError
-from smartbuilding.keys import QUANTITIES, ReadingKey
+from smartbuilding.ingest.decoding import KeyDecoder
+from smartbuilding.ingest.rejections import RejectionLog
+from smartbuilding.keys import ReadingKey
 from smartbuilding.storage.backend import Batch, Row, Series
 from smartbuilding.storage.metrics import StorageMetrics
 from smartbuilding.storage.queue import ReadingQueue
-from smartbuilding.storage.rejections import RejectionLog
-from smartbuilding.storage.times import to_stored
 
 logger = logging.getLogger(__name__)
 
@@ -36,73 +28,21 @@ CHUNK_SIZE = 2048
 # One sample in this many (and the first of each chunk) gives its Zenoh timestamp to the
 # commit latency. Reading the timestamp of every sample would slow intake for no gain.
 STAMP_EVERY = 64
-# Distinct measured_at texts remembered; a replay repeats each one for every series.
-TIME_CACHE_SIZE = 4096
-
-# Tail of a template payload after its head: a JSON number, then measured_at as a JSON string
-# without escapes. Every payload that matches is valid JSON with exactly the template's five fields.
-_TAIL = re.compile(
-    rb'(-?(?:0|[1-9][0-9]{0,19})((?:\.[0-9]{1,20})?(?:[eE][+-]?[0-9]{1,3})?)),"measured_at":"([0-9A-Za-z:.+\-]{1,64})"\}'
-)
 
 
 class SeriesDecoder:
     """Decodes the payloads of one reading key into rows of its series."""
 
-    __slots__ = ("key", "reading_key", "series_id", "minimum", "maximum", "head", "device", "_times")
+    __slots__ = ("series_id", "_decoder")
 
     def __init__(self, key: str, series: Series, times: dict[bytes, tuple[int, int]]) -> None:
-        self.key = key
-        self.reading_key = series.key
         self.series_id = series.id
-        quantity = QUANTITIES[series.key.quantity]
-        self.minimum = quantity.minimum
-        self.maximum = quantity.maximum
-        self.head: bytes | None = None
-        self.device = ""
-        self._times = times
+        self._decoder = KeyDecoder(key, times)
 
     def decode(self, payload: bytes) -> Row:
         """Return the row of ``payload`` or raise :class:`InvalidReadingError` as decode() does."""
-        head = self.head
-        if head is None or not payload.startswith(head):
-            return self._decode_in_full(payload)
-        match = _TAIL.fullmatch(payload, len(head))
-        if match is None:
-            return self._decode_in_full(payload)
-
-        number, fraction_or_exponent, measured_at = match.groups()
-        # json.loads reads a number without fraction or exponent as an int, so "-0" is 0.
-        value = float(number) if fraction_or_exponent else float(int(number))
-        if not math.isfinite(value) or not self.minimum <= value <= self.maximum:
-            return self._decode_in_full(payload)
-        stored = self._times.get(measured_at) or self._parse_time(measured_at)
-        if stored is None:
-            return self._decode_in_full(payload)
-        return (self.series_id, stored[0], stored[1], value, self.device)
-
-    def _parse_time(self, text: bytes) -> tuple[int, int] | None:
-        try:
-            moment = datetime.fromisoformat(text.decode("ascii"))
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            return None
-        stored = to_stored(moment)
-        if len(self._times) >= TIME_CACHE_SIZE:
-            self._times.clear()
-        self._times[text] = stored
-        return stored
-
-    def _decode_in_full(self, payload: bytes) -> Row:
-        reading = readings.decode(self.key, payload)
-        if self.head is None or reading.device != self.device:
-            head = readings.PayloadTemplate(reading.key, reading.device).head
-            if payload.startswith(head):
-                self.head = head
-                self.device = reading.device
-        measured_at, utc_offset = to_stored(reading.measured_at)
-        return (self.series_id, measured_at, utc_offset, reading.value, reading.device)
+        measured_at, utc_offset, value, device = self._decoder.decode(payload)
+        return (self.series_id, measured_at, utc_offset, value, device)
 
 
 class SeriesCatalog:

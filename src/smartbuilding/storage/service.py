@@ -50,13 +50,13 @@ import zenoh
 
 from smartbuilding import keys
 from smartbuilding.config import Settings
+from smartbuilding.ingest.rejections import RejectionLog
 from smartbuilding.net.session import open_session
 from smartbuilding.net.status import serve_status
 from smartbuilding.storage.history import HistoryResponder, SeriesDirectory
 from smartbuilding.storage.intake import Intake, SeriesCatalog
 from smartbuilding.storage.metrics import StorageMetrics
 from smartbuilding.storage.queue import ReadingQueue
-from smartbuilding.storage.rejections import RejectionLog
 from smartbuilding.storage.sqlite import SqliteBackend
 from smartbuilding.storage.times import format_stored
 from smartbuilding.storage.writer import Writer

@@ -32,7 +32,13 @@ from typing import Self
 
 from smartbuilding.errors import InvalidKeyError, StorageError
 from smartbuilding.keys import ReadingKey
-from smartbuilding.storage.backend import Batch, HistoryRow, Series, Statistics, StorageBackend
+from smartbuilding.storage.backend import (
+    Batch,
+    HistoryRow,
+    Series,
+    Statistics,
+    StorageBackend,
+)
 
 logger = logging.getLogger(__name__)
 

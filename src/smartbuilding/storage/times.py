@@ -8,24 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from smartbuilding.ingest.decoding import to_stored
 from smartbuilding.storage.backend import EARLIEST, LATEST
 from smartbuilding.timerange import TimeRange
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def to_stored(moment: datetime) -> tuple[int, int]:
-    """Return (µs since the epoch, UTC offset in seconds) of an aware datetime.
-
-    The offset is kept to whole seconds: ISO 8601 offsets have no smaller unit, and a
-    sub-second offset (which Python accepts) loses its fraction in the local text only.
-    """
-    offset = moment.utcoffset()
-    if offset is None:
-        raise ValueError(f"{moment.isoformat()} has no UTC offset")
-    return (moment - _EPOCH) // _MICROSECOND, offset.days * 86400 + offset.seconds
 
 
 def format_stored(measured_at: int, utc_offset: int) -> str:

@@ -1,0 +1,204 @@
+"""The aggregator service: rolling aggregates of every room, floor and building.
+
+Delivery contract. Each aggregator (primary or standby) subscribes to ``building/**`` on
+its own and folds every valid reading into its state, so both hold the same aggregates
+and the standby answers at once when the primary is gone. Nothing is persisted: an
+aggregator that restarts begins empty and fills again from new readings (its windows are
+complete again after the longest window has passed in measured time). Readings are taken
+from the subscriber's channel as fast as they are aggregated; a full channel makes Zenoh
+wait, so publishers using blocking congestion control slow down rather than lose
+readings. Invalid readings are counted by reason and ignored, as storage does.
+
+Queries on ``services/aggregator/{role}`` take ``scope``, ``quantity``, ``window`` and
+optionally ``at`` (end of the window, ISO 8601; the newest reading's bucket by default)
+and get one JSON reply, or an error reply naming the bad parameter. Status is on
+``services/aggregator-{role}/status``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import zenoh
+
+from smartbuilding import keys
+from smartbuilding.aggregator.state import DEFAULT_WINDOWS, Aggregate, AggregateState
+from smartbuilding.config import Settings
+from smartbuilding.ingest.decoding import PayloadDecoder
+from smartbuilding.errors import InvalidQueryError, InvalidReadingError
+from smartbuilding.net.session import open_session, reply_error, reply_json
+from smartbuilding.net.status import serve_status
+from smartbuilding.ingest.rejections import RejectionLog
+from smartbuilding.timerange import parse_instant
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = "smartbuilding.aggregate/1"
+CHANNEL_CAPACITY = 65536
+CHUNK_SIZE = 2048
+STATUS_LOG_INTERVAL = 30.0
+
+
+@dataclass(frozen=True)
+class AggregatorOptions:
+    role: str = "primary"
+    windows: tuple[str, ...] = DEFAULT_WINDOWS
+    retention_seconds: int | None = None
+
+
+@dataclass
+class AggregatorCounters:
+    received: int = 0
+    aggregated: int = 0
+    queries_answered: int = 0
+    queries_failed: int = 0
+    rate_marks: list[tuple[float, int]] = field(default_factory=list)
+
+    def rate(self) -> float:
+        """Readings aggregated per second over the last ten seconds or so."""
+        now = time.monotonic()
+        self.rate_marks.append((now, self.aggregated))
+        self.rate_marks = [(t, n) for t, n in self.rate_marks if now - t <= 10.0]
+        first_time, first_count = self.rate_marks[0]
+        return (self.aggregated - first_count) / (now - first_time) if now > first_time else 0.0
+
+
+class Aggregator:
+    """One running aggregator: subscriber, intake thread, query and status answers."""
+
+    def __init__(self, settings: Settings, options: AggregatorOptions) -> None:
+        keys.validate_name("role", options.role)
+        self.options = options
+        self.state = AggregateState(options.windows, options.retention_seconds)
+        self.counters = AggregatorCounters()
+        self.rejections = RejectionLog()
+        self._decoders = PayloadDecoder()
+        self._lock = threading.Lock()
+        self.session = open_session(settings)
+        self._subscriber = self.session.declare_subscriber(keys.READINGS, zenoh.handlers.FifoChannel(CHANNEL_CAPACITY))
+        self._intake = threading.Thread(target=self._run_intake, name=f"aggregator-{options.role}-intake")
+        self._intake.start()
+        self._queryable = self.session.declare_queryable(keys.aggregator(options.role), self._answer)
+        self._status = serve_status(self.session, f"aggregator-{options.role}", self.status)
+        logger.info("aggregator %s keeps windows %s over %d s of measured time",
+                    options.role, ", ".join(options.windows), self.state.retention_seconds)
+
+    def _run_intake(self) -> None:
+        channel = self._subscriber.handler
+        while True:
+            try:
+                chunk = [channel.recv()]
+                while len(chunk) < CHUNK_SIZE and (sample := channel.try_recv()) is not None:
+                    chunk.append(sample)
+            except zenoh.ZError:
+                return  # The subscriber was undeclared and its channel is empty.
+            self._aggregate(chunk)
+
+    def _aggregate(self, chunk: list[zenoh.Sample]) -> None:
+        decoded = []
+        for sample in chunk:
+            try:
+                decoder = self._decoders.decoder_of(str(sample.key_expr))
+                measured_at, _offset, value, _device = decoder.decode(sample.payload.to_bytes())
+            except InvalidReadingError as error:
+                self.rejections.reject(error.reason, str(error))
+                continue
+            decoded.append((decoder.reading_key, measured_at / 1e6, value))
+        with self._lock:
+            add = self.state.add
+            for key, measured, value in decoded:
+                add(key, measured, value)
+            self.counters.received += len(chunk)
+            self.counters.aggregated += len(decoded)
+
+    def _answer(self, query: zenoh.Query) -> None:
+        parameters = dict(query.parameters)
+        try:
+            aggregate = self._query(parameters)
+        except InvalidQueryError as error:
+            self.counters.queries_failed += 1
+            reply_error(query, str(error), parameter=error.parameter)
+            return
+        self.counters.queries_answered += 1
+        reply_json(query, self._document(aggregate), keys.aggregator(self.options.role))
+
+    def _query(self, parameters: dict[str, str]) -> Aggregate:
+        unknown = set(parameters) - {"scope", "quantity", "window", "at"}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise InvalidQueryError(name, f"unknown parameter {name!r}; aggregate queries take scope, quantity, window, at")
+        for required in ("scope", "quantity", "window"):
+            if not parameters.get(required):
+                raise InvalidQueryError(required, f"missing parameter {required!r}")
+        end = None
+        if parameters.get("at"):
+            end = parse_instant(parameters["at"], datetime.now(timezone.utc), parameter="at").timestamp()
+        with self._lock:
+            return self.state.query(parameters["scope"], parameters["quantity"], parameters["window"], end)
+
+    def _document(self, aggregate: Aggregate) -> dict[str, Any]:
+        stats = aggregate.stats
+        return {
+            "schema": SCHEMA,
+            "role": self.options.role,
+            "scope": aggregate.scope,
+            "quantity": aggregate.quantity,
+            "unit": keys.QUANTITIES[aggregate.quantity].unit,
+            "window": aggregate.window,
+            "start": _iso(stats.start),
+            "end": _iso(stats.end),
+            "count": stats.count,
+            "mean": stats.mean,
+            "min": stats.minimum,
+            "max": stats.maximum,
+            "latest": {"value": aggregate.latest_value, "measured_at": _iso(aggregate.latest_time)},
+            "late_readings": aggregate.late,
+        }
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            series = len(self.state.scopes())
+        return {
+            "role": self.options.role,
+            "windows": list(self.options.windows),
+            "readings_received": self.counters.received,
+            "readings_aggregated": self.counters.aggregated,
+            "aggregate_rate": round(self.counters.rate(), 1),
+            "scopes": series,
+            "rejected": self.rejections.counts(),
+            "queries_answered": self.counters.queries_answered,
+            "queries_failed": self.counters.queries_failed,
+        }
+
+    def close(self) -> None:
+        self._subscriber.undeclare()
+        self._intake.join(timeout=30)
+        self._queryable.undeclare()
+        self._status.undeclare()
+        self.session.close()
+        logger.info("aggregator %s stopped after %d readings", self.options.role, self.counters.aggregated)
+
+
+def _iso(epoch: float | None) -> str | None:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat() if epoch is not None else None
+
+
+def run_aggregator(settings: Settings, options: AggregatorOptions) -> int:
+    """Run an aggregator until SIGTERM or SIGINT, then close it cleanly."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    aggregator = Aggregator(settings, options)
+    try:
+        while not stop.wait(STATUS_LOG_INTERVAL):
+            logger.info("aggregator %s: %d readings aggregated, %.0f/s", options.role,
+                        aggregator.counters.aggregated, aggregator.counters.rate())
+    finally:
+        aggregator.close()
+    return 0
