@@ -30,7 +30,7 @@ import zenoh
 from smartbuilding import keys
 from smartbuilding.aggregator.state import DEFAULT_WINDOWS, Aggregate, AggregateState
 from smartbuilding.config import Settings
-from smartbuilding.ingest.decoding import PayloadDecoder
+from smartbuilding.ingest.decoding import KeyDecoder, PayloadDecoder
 from smartbuilding.errors import InvalidQueryError, InvalidReadingError
 from smartbuilding.net.session import open_session, reply_error, reply_json
 from smartbuilding.net.status import serve_status
@@ -101,7 +101,7 @@ class Aggregator:
             self._aggregate(chunk)
 
     def _aggregate(self, chunk: list[zenoh.Sample]) -> None:
-        decoded = []
+        groups: dict[KeyDecoder, list[tuple[int, float]]] = {}
         for sample in chunk:
             try:
                 decoder = self._decoders.decoder_of(str(sample.key_expr))
@@ -109,13 +109,15 @@ class Aggregator:
             except InvalidReadingError as error:
                 self.rejections.reject(error.reason, str(error))
                 continue
-            decoded.append((decoder.reading_key, measured_at / 1e6, value))
+            group = groups.get(decoder)
+            if group is None:
+                group = groups[decoder] = []
+            group.append((measured_at, value))
         with self._lock:
-            add = self.state.add
-            for key, measured, value in decoded:
-                add(key, measured, value)
+            for decoder, readings in groups.items():
+                self.state.add_group(decoder.reading_key, readings)
             self.counters.received += len(chunk)
-            self.counters.aggregated += len(decoded)
+            self.counters.aggregated += sum(len(readings) for readings in groups.values())
 
     def _answer(self, query: zenoh.Query) -> None:
         parameters = dict(query.parameters)

@@ -69,24 +69,50 @@ class AggregateState:
         if self.retention_seconds < max(self.windows.values()):
             raise ValueError(f"retention {self.retention_seconds} s is shorter than the longest window")
         self._series: dict[tuple[str, str], Series] = {}
-        self._targets: dict[str, tuple[Series, Series, Series]] = {}
+        self._targets: dict[ReadingKey, tuple[Series, Series, Series]] = {}
         self.readings = 0
 
     def add(self, key: ReadingKey, measured: float, value: float) -> None:
         """Add one reading measured at ``measured`` (seconds since the epoch) to its three scopes."""
-        targets = self._targets.get(str(key))
+        self.add_group(key, [(int(measured * 1_000_000), value)])
+
+    def add_group(self, key: ReadingKey, readings: list[tuple[int, float]]) -> None:
+        """Add readings of one key, each ``(measured µs since the epoch, value)``, to its three scopes.
+
+        The readings are first folded into partial buckets, so each scope merges one partial
+        bucket per minute instead of one reading at a time.
+        """
+        targets = self._targets.get(key)
         if targets is None:
             targets = self._declare(key)
-        for series in targets:
-            series.add(measured, value)
-        self.readings += 1
+        bucket_us = self.bucket_seconds * 1_000_000
+        parts: dict[int, list[float]] = {}
+        for measured, value in readings:
+            index = measured // bucket_us
+            part = parts.get(index)
+            if part is None:
+                parts[index] = [1, value, value, value, measured, value]
+                continue
+            part[0] += 1
+            part[1] += value
+            if value < part[2]:
+                part[2] = value
+            if value > part[3]:
+                part[3] = value
+            if measured >= part[4]:
+                part[4], part[5] = measured, value
+        for index, part in parts.items():
+            part[4] /= 1_000_000
+            for series in targets:
+                series.merge(index, part)
+        self.readings += len(readings)
 
     def _declare(self, key: ReadingKey) -> tuple[Series, Series, Series]:
         building = f"building/{key.building}"
         floor = f"{building}/floor/{key.floor}"
         room = f"{floor}/room/{key.room}"
         targets = tuple(self._series_of(scope, key.quantity) for scope in (room, floor, building))
-        self._targets[str(key)] = targets  # type: ignore[assignment]
+        self._targets[key] = targets  # type: ignore[assignment]
         return targets  # type: ignore[return-value]
 
     def _series_of(self, scope: str, quantity: str) -> Series:

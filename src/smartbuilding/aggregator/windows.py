@@ -61,23 +61,27 @@ class Series:
         self.late = 0
 
     def add(self, measured: float, value: float) -> None:
-        index = int(measured // self.bucket_seconds)
+        """Add one reading measured at ``measured`` seconds since the epoch."""
+        self.merge(int(measured // self.bucket_seconds), [1, value, value, value, measured, value])
+
+    def merge(self, index: int, part: list[float]) -> None:
+        """Merge a partial bucket ``[count, sum, min, max, latest time, latest value]`` into bucket ``index``."""
         newest = self.newest_bucket
         if newest is not None and index <= newest - self.retention_buckets:
-            self.late += 1
+            self.late += int(part[0])
             return
         bucket = self._buckets.get(index)
         if bucket is None:
-            self._buckets[index] = [1, value, value, value]
+            self._buckets[index] = part[:4]
         else:
-            bucket[0] += 1
-            bucket[1] += value
-            if value < bucket[2]:
-                bucket[2] = value
-            if value > bucket[3]:
-                bucket[3] = value
-        if self.latest_time is None or measured >= self.latest_time:
-            self.latest_time, self.latest_value = measured, value
+            bucket[0] += part[0]
+            bucket[1] += part[1]
+            if part[2] < bucket[2]:
+                bucket[2] = part[2]
+            if part[3] > bucket[3]:
+                bucket[3] = part[3]
+        if self.latest_time is None or part[4] >= self.latest_time:
+            self.latest_time, self.latest_value = part[4], part[5]
         if newest is None or index > newest:
             self.newest_bucket = index
             self._prune(index)

@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 ROLES = ("primary", "standby")
 DEFAULT_DEADLINE = 1.0
+WARNING_INTERVAL_S = 60.0
+_last_warning: dict[str, float] = {}
+_suppressed: dict[str, int] = {}
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,24 @@ def fetch_aggregate(
         document = _ask(session, aggregate_selector(role, scope, quantity, window, at), deadline)
         if document is not None:
             return AggregateAnswer(role=role, document=document, seconds=time.perf_counter() - started)
-        logger.warning("aggregator %s did not answer within %.2f s; asking the next one", role, deadline)
+        _warn_no_answer(role, deadline)
     raise ServiceUnavailableError(
         f"neither aggregator answered within {deadline:g} s each; check `smartbuilding status` "
         "for services aggregator-primary and aggregator-standby"
     )
+
+
+def _warn_no_answer(role: str, deadline: float) -> None:
+    # While the primary is down every call falls back, so warn once a minute, not per call.
+    now = time.monotonic()
+    last = _last_warning.get(role)
+    if last is not None and now - last < WARNING_INTERVAL_S:
+        _suppressed[role] = _suppressed.get(role, 0) + 1
+        return
+    more = _suppressed.pop(role, 0)
+    _last_warning[role] = now
+    logger.warning("aggregator %s gave no answer within %.2f s; asking the next one (%d more such calls in the last minute)",
+                   role, deadline, more)
 
 
 def _ask(session: zenoh.Session, selector: str, deadline: float) -> dict[str, Any] | None:
