@@ -15,6 +15,7 @@ import pytest
 
 from smartbuilding.net.aggregates import fetch_aggregate
 from support import DATA_SET, RunningRouter, Service, client_session, run, running_router, service_answers, start, wait_until
+from test_replay import collecting
 
 FLOOR_4 = sorted(path.name.split(".")[0] for path in DATA_SET.glob("4*.csv.gz"))
 HOUR_START, HOUR_END = "2013-08-31 10:00:00", "2013-08-31 11:00:00"
@@ -127,3 +128,27 @@ def test_stats_errors_name_the_value(pair: AggregatorPair, arguments: list[str],
     result = run(["stats", *arguments, "--connect", pair.router.endpoint])
     assert result.returncode == 1
     assert words in result.stderr
+
+
+def test_aggregator_counts_payload_bytes(pair: AggregatorPair) -> None:
+    """Both aggregators count the same payload bytes received; sent bytes are their aggregate and status replies."""
+    with collecting(pair.router.endpoint) as collector:
+        result = run(["replay", str(DATA_SET), "--rooms", "413", "--limit-rows", "10", "--speed", "max",
+                      "--connect", pair.router.endpoint])
+        assert result.returncode == 0, result.stderr
+        wait_until(lambda: collector.count() >= 50, timeout=20, what="the replayed readings")
+        published = sum(len(payload) for _, _, payload in collector.samples)
+    with client_session(pair.router.endpoint) as session:
+        for role in ("primary", "standby"):
+            wait_until(lambda: (service_answers(session, f"aggregator-{role}") or {}).get("readings_received") == 50,
+                       timeout=20, what=f"{role} received the replay")
+        first = session.get("services/aggregator-primary/status", timeout=5).recv().ok.payload.to_bytes()
+        aggregate = session.get("services/aggregator/primary?scope=building/sdh;quantity=temperature;window=1m",
+                                timeout=5).recv().ok.payload.to_bytes()
+        second = service_answers(session, "aggregator-primary")
+        standby = service_answers(session, "aggregator-standby")
+
+    assert second is not None and standby is not None
+    assert json.loads(first)["network_rx_bytes"] == published
+    assert standby["network_rx_bytes"] == published
+    assert second["network_tx_bytes"] == json.loads(first)["network_tx_bytes"] + len(first) + len(aggregate)

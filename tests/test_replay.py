@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import signal
 import threading
@@ -203,3 +204,41 @@ def test_replay_bad_option_exit_2(arguments: list[str]) -> None:
     result = run(["replay", str(DATA_SET), *arguments, "--connect", "tcp/127.0.0.1:9"])
     assert result.returncode == 2
     assert arguments[0] in result.stderr or "time zone" in result.stderr
+
+
+def test_replay_answers_status_while_playing(router: RunningRouter, tmp_path: Path) -> None:
+    """services/replay/status reports rows, readings, skips, rate, speed, measured time and bytes sent as it plays."""
+    times = [f"2013-08-23 23:{minute:02d}:00" for minute in (5, 7, 8, 9, 10, 11, 12, 13)]
+    write_room(tmp_path, "413.csv", [f"{times[0]},500,45,96,0,23", "2013-08-23 23:06:00,500,oops,96,0,23",
+                                     *(f"{time},500,45,96,0,23" for time in times[1:])])
+    status_replies: list[bytes] = []
+
+    def status() -> dict | None:
+        for reply in session.get("services/replay/status", timeout=2):
+            if reply.ok is not None:
+                status_replies.append(reply.ok.payload.to_bytes())
+                return json.loads(status_replies[-1])
+        return None
+
+    with collecting(router.endpoint) as collector, client_session(router.endpoint) as session:
+        replay = start("replay", ["replay", str(tmp_path), "--speed", "60", "--connect", router.endpoint], tmp_path)
+        try:
+            wait_until(lambda: (status() or {}).get("rows_read", 0) >= 2, timeout=30, interval=0.2, what="two rows played")
+            document = status()
+            assert document is not None
+            wait_until(lambda: collector.count() >= document["readings_sent"], timeout=10, what="the readings sent")
+        finally:
+            replay.stop()
+        sent_payloads = [payload for _, _, payload in collector.samples[:document["readings_sent"]]]
+
+    rows = document["rows_read"]
+    assert document["service"] == "replay"
+    assert document["readings_sent"] == 5 * rows
+    assert document["rows_skipped"] == 1
+    assert document["speed"] == 60.0
+    assert document["measured_time_reached"] == times[rows - 1].replace(" ", "T") + "-07:00"
+    assert 0 < document["rate"] <= 10 * 5
+    # Every status reply before this one was sent too; this one's own bytes are added after it is sent.
+    earlier_replies = sum(len(reply) for reply in status_replies[:-1])
+    assert document["network_tx_bytes"] == sum(len(payload) for payload in sent_payloads) + earlier_replies
+    assert document["network_rx_bytes"] == 0

@@ -126,3 +126,18 @@ def test_progress_logs_off_terminal(caplog: pytest.LogCaptureFixture) -> None:
         progress.finish(10, 50, "2013-08-25T10:00:00-07:00")
     assert stream.getvalue() == ""
     assert any(r.getMessage().startswith("replayed 25.0%: 50 readings sent") for r in caplog.records)
+
+
+def test_progress_keeps_live_counts() -> None:
+    """Every update keeps the latest rows, readings and measured time, and the rate counts readings since the start."""
+    progress = Progress(lambda rows: 0.0, stream=io.StringIO(), terminal=False, interval=3600.0)
+    assert (progress.rows, progress.readings, progress.measured_at) == (0, 0, None)
+    assert progress.rate() == 0.0
+    started = time.monotonic()
+    progress.update(3, 15, "2013-08-25T10:02:00-07:00")
+    time.sleep(0.05)
+    elapsed = time.monotonic() - started
+    assert (progress.rows, progress.readings, progress.measured_at) == (3, 15, "2013-08-25T10:02:00-07:00")
+    assert 15 / (elapsed + 0.05) < progress.rate() <= 15 / 0.05
+    progress.finish(4, 20, None)
+    assert (progress.rows, progress.readings, progress.measured_at) == (4, 20, "2013-08-25T10:02:00-07:00")

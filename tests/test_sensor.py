@@ -37,6 +37,9 @@ def test_sensor_publishes_valid_readings(router: RunningRouter, tmp_path: Path) 
         try:
             wait_until(lambda: collector.count() >= 50, timeout=20, what="ten rounds of readings")
             assert "devices/sdh-413" in tokens(router.endpoint)
+            config = config_of(router.endpoint, "sdh-413")
+            assert config is not None
+            wait_until(lambda: collector.count() >= config["readings_sent"], timeout=10, what="the readings sent")
         finally:
             returncode = sensor.stop(signal.SIGTERM)
         samples = list(collector.samples)
@@ -49,6 +52,8 @@ def test_sensor_publishes_valid_readings(router: RunningRouter, tmp_path: Path) 
     assert all(0 <= (now - r.measured_at).total_seconds() < 60 for r in decoded)
     assert all(r.measured_at.utcoffset().total_seconds() == 0 for r in decoded)
     assert "sensor sdh-413 stopped by SIGTERM" in sensor.output()
+    sent = samples[:config["readings_sent"]]
+    assert config["network_tx_bytes"] == sum(len(payload) for _, _, payload in sent)
     wait_until(lambda: "devices/sdh-413" not in tokens(router.endpoint), timeout=10, what="token gone")
 
 

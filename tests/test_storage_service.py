@@ -30,7 +30,8 @@ CO2 = ReadingKey("sdh", "5", "510", "co2")
 STATUS_FIELDS = {
     "rows_stored", "readings_received", "readings_stored", "duplicates", "database_path", "database_bytes",
     "ingest_rate", "queue_depth", "queue_capacity", "rejected", "queries_answered", "queries_failed",
-    "newest_measured_at", "last_commit_at", "commit_latency_ms",
+    "newest_measured_at", "last_commit_at", "commit_latency_ms", "disk_free_bytes", "disk_total_bytes", "writable",
+    "last_write_error", "network_rx_bytes", "network_tx_bytes",
 }
 
 
@@ -92,6 +93,13 @@ def settled_status(session: zenoh.Session, received: int) -> dict[str, Any]:
     return wait_until(settled, timeout=30, interval=0.1, what=f"{received} readings handled")
 
 
+def raw_status(session: zenoh.Session) -> bytes:
+    """Return the payload of storage's status reply as sent."""
+    replies = [reply.ok for reply in session.get(f"services/{NAME}/status", timeout=5) if reply.ok is not None]
+    assert len(replies) == 1
+    return replies[0].payload.to_bytes()
+
+
 def history(session: zenoh.Session, selector: str) -> list[tuple[str, dict[str, Any]]]:
     """Return (key, document) of every reply to a history query, failing on error replies."""
     documents = []
@@ -145,6 +153,29 @@ def test_storage_status_fields(storage: RunningStorage) -> None:
     assert status["last_commit_at"] > 0
     assert status["commit_latency_ms"]["samples"] >= 1
     assert 0 <= status["commit_latency_ms"]["p50"] <= status["commit_latency_ms"]["p99"]
+    assert status["writable"] is True
+    assert status["last_write_error"] is None
+    assert 0 < status["disk_free_bytes"] <= status["disk_total_bytes"]
+
+
+def test_storage_counts_payload_bytes(storage: RunningStorage) -> None:
+    """Received bytes are the published payloads, bad ones included; sent bytes are the history and status replies."""
+    samples = [reading(HUMIDITY, minute, 40.0) for minute in range(30)] + [(str(TEMPERATURE), b"{not json")]
+    with client_session(storage.endpoint) as session:
+        publish(session, samples)
+        settled_status(session, len(samples))
+        first = raw_status(session)
+        history_replies = [reply for reply in session.get(str(HUMIDITY), timeout=10)]
+        error_replies = [reply for reply in session.get(f"{HUMIDITY}?limit=zero", timeout=10)]
+        second = json.loads(raw_status(session))
+
+    assert json.loads(first)["network_rx_bytes"] == sum(len(payload) for _, payload in samples)
+    assert second["network_rx_bytes"] == json.loads(first)["network_rx_bytes"]
+    history_bytes = sum(len(reply.ok.payload.to_bytes()) for reply in history_replies)
+    error_bytes = sum(len(reply.err.payload.to_bytes()) for reply in error_replies)
+    assert history_bytes > 0
+    assert error_bytes > 0
+    assert second["network_tx_bytes"] == json.loads(first)["network_tx_bytes"] + len(first) + history_bytes + error_bytes
 
 
 def test_storage_history_query(storage: RunningStorage) -> None:

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class System:
     service: Service
     endpoint: str
     admin_port: int
+    monitor_port: int
     data_dir: Path
 
     def child_pids(self) -> dict[str, list[int]]:
@@ -58,18 +60,22 @@ class System:
         return pids
 
     def storage_status(self) -> dict | None:
+        return self.service_status("storage")
+
+    def service_status(self, name: str) -> dict | None:
         with client_session(self.endpoint) as session:
-            return service_answers(session, "storage", timeout=2)
+            return service_answers(session, name, timeout=2)
 
 
 @contextmanager
 def running_up(tmp_path: Path, *extra: str) -> Iterator[System]:
     """Run `smartbuilding up` on free loopback ports until storage is ready; stop it and every child afterwards."""
-    port, admin_port = free_port(), free_port()
+    port, admin_port, monitor_port = free_port(), free_port(), free_port()
     endpoint = f"tcp/127.0.0.1:{port}"
     data_dir = tmp_path / "var"
-    args = ["up", "--data-dir", str(data_dir), "--listen", endpoint, "--admin", f"tcp/127.0.0.1:{admin_port}", *extra]
-    system = System(start("up", args, tmp_path), endpoint, admin_port, data_dir)
+    args = ["up", "--data-dir", str(data_dir), "--listen", endpoint, "--admin", f"tcp/127.0.0.1:{admin_port}",
+            "--monitor-http", f"tcp/127.0.0.1:{monitor_port}", *extra]
+    system = System(start("up", args, tmp_path), endpoint, admin_port, monitor_port, data_dir)
     try:
         wait_until(lambda: "the system is up" in system.service.output() or _exited(system.service),
                    timeout=60, what="smartbuilding up started")
@@ -109,23 +115,45 @@ def test_child_environment_drops_passed_settings() -> None:
 
 
 def test_system_children_in_deployment_order(tmp_path: Path) -> None:
-    """The router comes first, storage second and the devices last, each given the router's endpoint."""
+    """Router, storage, the aggregator pair, the monitor, then the devices, each given the router's endpoint."""
     options = UpOptions(listen=("tcp/127.0.0.1:7000",), admin="tcp/127.0.0.1:7001", data_dir=tmp_path, sensors=2,
-                        config="site.json5")
+                        config="site.json5", monitor_http="tcp/127.0.0.1:7002")
     probe = StatusProbe(load_settings(None, Overrides(mode="client", connect=["tcp/127.0.0.1:7000"])))
-    children = system_children(options, probe)
+    children = {child.name: child for child in system_children(options, probe)}
+    probe.close()
 
-    assert [child.name for child in children] == ["router", "storage", "sensor-1", "sensor-2"]
-    router, storage, sensor = children[0].argv, children[1].argv, children[2].argv
+    assert list(children) == ["router", "storage", "aggregator-primary", "aggregator-standby", "monitor",
+                              "sensor-1", "sensor-2"]
+    router, storage, sensor = children["router"].argv, children["storage"].argv, children["sensor-1"].argv
     assert router[router.index("--listen") + 1] == "tcp/127.0.0.1:7000"
     assert router[router.index("--admin") + 1] == "tcp/127.0.0.1:7001"
     assert storage[storage.index("--database") + 1] == str(tmp_path / "smartbuilding.db")
-    assert storage[storage.index("--connect") + 1] == "tcp/127.0.0.1:7000"
+    for name in ("storage", "aggregator-primary", "aggregator-standby", "monitor", "sensor-1"):
+        argv = children[name].argv
+        assert argv[argv.index("--connect") + 1] == "tcp/127.0.0.1:7000", name
+        assert argv[argv.index("--mode") + 1] == "client", name
+    standby = children["aggregator-standby"].argv
+    assert standby[standby.index("--role") + 1] == "standby"
+    monitor = children["monitor"].argv
+    assert monitor[monitor.index("--http") + 1] == "tcp/127.0.0.1:7002"
+    assert monitor[monitor.index("--database") + 1] == str(tmp_path / "monitor.db")
+    assert monitor[monitor.index("--interval") + 1] == "10"
     assert sensor[sensor.index("--room") + 1] == "401"
-    assert all(child.argv[child.argv.index("--config") + 1] == "site.json5" for child in children)
-    assert children[0].readiness is not None and children[1].readiness is not None
-    assert children[2].readiness is None
+    assert all(child.argv[child.argv.index("--config") + 1] == "site.json5" for child in children.values())
+    for name in ("router", "storage", "aggregator-primary", "aggregator-standby", "monitor"):
+        assert children[name].readiness is not None, name
+    assert children["aggregator-standby"].readiness.description == "it replies to services/aggregator-standby/status"
+    assert children["monitor"].readiness.description == "it replies to services/monitor/status"
+    assert children["sensor-1"].readiness is None
+
+
+def test_system_children_without_services(tmp_path: Path) -> None:
+    """Without aggregators and monitor, the router and storage start before the devices."""
+    options = UpOptions(data_dir=tmp_path, sensors=1, aggregators=False, monitor=False)
+    probe = StatusProbe(load_settings(None, Overrides(mode="client", connect=["tcp/127.0.0.1:7000"])))
+    names = [child.name for child in system_children(options, probe)]
     probe.close()
+    assert names == ["router", "storage", "sensor-1"]
 
 
 @pytest.mark.parametrize(
@@ -134,9 +162,10 @@ def test_system_children_in_deployment_order(tmp_path: Path) -> None:
         (["--speed", "fast"], "--speed"),
         (["--speed", "0"], "--speed"),
         (["--admin", "localhost"], "--admin"),
+        (["--monitor-http", "http://127.0.0.1:9464"], "--monitor-http"),
         (["--replay", "/nonexistent/building"], "--replay"),
     ],
-    ids=["speed-word", "speed-zero", "admin-no-port", "replay-missing"],
+    ids=["speed-word", "speed-zero", "admin-no-port", "monitor-http-url", "replay-missing"],
 )
 def test_up_rejects_bad_option(tmp_path: Path, args: list[str], option: str) -> None:
     """A bad option exits 2 with a message naming it, before any child starts."""
@@ -163,12 +192,23 @@ def test_up_fails_when_router_cannot_start(tmp_path: Path) -> None:
 
 
 def test_up_replays_and_stops_cleanly(tmp_path: Path) -> None:
-    """up replays a small building into storage, status and query see it, and SIGTERM stops every child."""
+    """up replays a small building into storage and both aggregators, every service is healthy, and SIGTERM stops every child."""
     data_set = write_data_set(tmp_path / "building")
     with running_up(tmp_path, "--replay", str(data_set), "--speed", "max") as system:
         wait_until(lambda: (system.storage_status() or {}).get("rows_stored") == READINGS, timeout=60,
                    interval=0.2, what=f"{READINGS} rows stored")
         wait_until(lambda: "finished with exit code 0" in system.service.output(), timeout=30, what="replay finished")
+        for role in ("primary", "standby"):
+            wait_until(lambda: (system.service_status(f"aggregator-{role}") or {}).get("readings_aggregated") == READINGS,
+                       timeout=30, interval=0.2, what=f"the {role} aggregator received the replay")
+        assert system.service_status("monitor") is not None
+        with urllib.request.urlopen(f"http://127.0.0.1:{system.monitor_port}/metrics", timeout=5) as response:
+            assert response.status == 200
+
+        health = run(["health", "--connect", system.endpoint, "--admin", f"http://127.0.0.1:{system.admin_port}",
+                      "--expect", "aggregator-primary", "--expect", "aggregator-standby", "--expect", "monitor"],
+                     timeout=60)
+        assert health.returncode == 0, health.stdout + health.stderr
 
         status = run(["status", "--json", "--connect", system.endpoint], timeout=30)
         assert status.returncode == 0, status.stderr
@@ -183,12 +223,13 @@ def test_up_replays_and_stops_cleanly(tmp_path: Path) -> None:
         assert readings[0]["measured_at"] == "2013-08-25T10:00:00-07:00"
 
         pids = system.child_pids()
-        assert list(pids) == ["router", "storage", "replay"]
+        assert list(pids) == ["router", "storage", "aggregator-primary", "aggregator-standby", "monitor", "replay"]
         assert system.service.stop(signal.SIGTERM, timeout=30) == 0
 
     output = system.service.output()
     assert "replay | replay finished: 30 readings sent" in output
-    assert output.index("stopped storage") < output.index("stopped router")
+    stopped = [output.index(f"stopped {name} ") for name in reversed(pids) if name != "replay"]
+    assert stopped == sorted(stopped), "children stopped out of reverse start order"
     for name, child_pids in pids.items():
         for pid in child_pids:
             assert not psutil.pid_exists(pid), f"{name} (pid {pid}) is still running"
@@ -199,9 +240,10 @@ def test_up_replays_and_stops_cleanly(tmp_path: Path) -> None:
 def test_up_restarts_killed_storage(tmp_path: Path) -> None:
     """Storage killed with SIGKILL is logged, restarted, and replies again with what it had stored."""
     data_set = write_data_set(tmp_path / "building")
-    with running_up(tmp_path, "--replay", str(data_set), "--speed", "max") as system:
+    with running_up(tmp_path, "--replay", str(data_set), "--speed", "max", "--no-aggregators", "--no-monitor") as system:
         wait_until(lambda: (system.storage_status() or {}).get("rows_stored") == READINGS, timeout=60,
                    interval=0.2, what=f"{READINGS} rows stored")
+        assert list(system.child_pids()) == ["router", "storage", "replay"]
         first_pid = system.child_pids()["storage"][0]
         os.kill(first_pid, signal.SIGKILL)
 
@@ -226,7 +268,8 @@ def test_up_runs_simulated_sensors(tmp_path: Path) -> None:
 
         readings = wait_until(stored, timeout=30, interval=0.5, what="readings of sensor-1 stored")
         assert readings[0]["device"] == "sensor-1"
-        assert set(system.child_pids()) == {"router", "storage", "sensor-1", "sensor-2"}
+        assert set(system.child_pids()) == {"router", "storage", "aggregator-primary", "aggregator-standby", "monitor",
+                                            "sensor-1", "sensor-2"}
         # SIGINT is what Ctrl-C sends; the children, in process groups of their own, get only SIGTERM from up.
         assert system.service.stop(signal.SIGINT, timeout=30) == 0
 
@@ -236,7 +279,7 @@ def test_up_runs_simulated_sensors(tmp_path: Path) -> None:
 
 
 def test_up_passes_config_to_children(tmp_path: Path) -> None:
-    """Every child loads the --config file, and a router-mode file still runs storage and sensors as clients."""
+    """Every child loads the --config file, and a router-mode file still runs the services and sensors as clients."""
     config = tmp_path / "site.json5"
     config.write_text(
         '{ mode: "router",\n'
@@ -244,13 +287,13 @@ def test_up_passes_config_to_children(tmp_path: Path) -> None:
         '  network: { tcp_keepalive_time: 30, tcp_keepalive_interval: 10 } }\n'
     )
     with running_up(tmp_path, "--sensors", "1", "--config", str(config)) as system:
-        # Storage, sensor-1, the supervisor's probe and this test's session are clients.
+        # Storage, both aggregators, the monitor, sensor-1, the supervisor's probe and this test's session are clients.
         with client_session(system.endpoint) as session:
-            wait_until(lambda: (service_answers(session, "router") or {}).get("clients", 0) >= 4, timeout=30,
-                       interval=0.2, what="four clients of the router")
+            wait_until(lambda: (service_answers(session, "router") or {}).get("clients", 0) >= 7, timeout=30,
+                       interval=0.2, what="seven clients of the router")
         assert system.service.stop(signal.SIGTERM, timeout=30) == 0
 
-    for name in ("router", "storage", "sensor-1"):
+    for name in ("router", "storage", "aggregator-primary", "aggregator-standby", "monitor", "sensor-1"):
         log = (system.data_dir / "logs" / f"{name}.log").read_text()
         assert "--config " + str(config) in log
         assert "batch_size 65536 clamped" in log

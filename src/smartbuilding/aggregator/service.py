@@ -33,7 +33,7 @@ from smartbuilding.config import Settings
 from smartbuilding.ingest.decoding import KeyDecoder, PayloadDecoder
 from smartbuilding.errors import InvalidQueryError, InvalidReadingError
 from smartbuilding.net.session import open_session, reply_error, reply_json
-from smartbuilding.net.status import serve_status
+from smartbuilding.net.status import ProcessFacts, serve_status
 from smartbuilding.ingest.rejections import RejectionLog
 from smartbuilding.timerange import parse_instant
 
@@ -77,6 +77,7 @@ class Aggregator:
         self.options = options
         self.state = AggregateState(options.windows, options.retention_seconds)
         self.counters = AggregatorCounters()
+        self.facts = ProcessFacts(f"aggregator-{options.role}")
         self.rejections = RejectionLog()
         self._decoders = PayloadDecoder()
         self._lock = threading.Lock()
@@ -85,7 +86,7 @@ class Aggregator:
         self._intake = threading.Thread(target=self._run_intake, name=f"aggregator-{options.role}-intake")
         self._intake.start()
         self._queryable = self.session.declare_queryable(keys.aggregator(options.role), self._answer)
-        self._status = serve_status(self.session, f"aggregator-{options.role}", self.status)
+        self._status = serve_status(self.session, f"aggregator-{options.role}", self.status, facts=self.facts)
         logger.info("aggregator %s keeps windows %s over %d s of measured time",
                     options.role, ", ".join(options.windows), self.state.retention_seconds)
 
@@ -102,10 +103,13 @@ class Aggregator:
 
     def _aggregate(self, chunk: list[zenoh.Sample]) -> None:
         groups: dict[KeyDecoder, list[tuple[int, float]]] = {}
+        payload_bytes = 0
         for sample in chunk:
+            payload = sample.payload.to_bytes()
+            payload_bytes += len(payload)
             try:
                 decoder = self._decoders.decoder_of(str(sample.key_expr))
-                measured_at, _offset, value, _device = decoder.decode(sample.payload.to_bytes())
+                measured_at, _offset, value, _device = decoder.decode(payload)
             except InvalidReadingError as error:
                 self.rejections.reject(error.reason, str(error))
                 continue
@@ -113,6 +117,7 @@ class Aggregator:
             if group is None:
                 group = groups[decoder] = []
             group.append((measured_at, value))
+        self.facts.count_rx(payload_bytes)
         with self._lock:
             for decoder, readings in groups.items():
                 self.state.add_group(decoder.reading_key, readings)
@@ -125,10 +130,10 @@ class Aggregator:
             aggregate = self._query(parameters)
         except InvalidQueryError as error:
             self.counters.queries_failed += 1
-            reply_error(query, str(error), parameter=error.parameter)
+            self.facts.count_tx(reply_error(query, str(error), parameter=error.parameter))
             return
         self.counters.queries_answered += 1
-        reply_json(query, self._document(aggregate), keys.aggregator(self.options.role))
+        self.facts.count_tx(reply_json(query, self._document(aggregate), keys.aggregator(self.options.role)))
 
     def _query(self, parameters: dict[str, str]) -> Aggregate:
         unknown = set(parameters) - {"scope", "quantity", "window", "at"}

@@ -27,7 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("replay", "play back a recorded building"),
     "query": ("query", "print the stored history of a key expression"),
     "status": ("status", "print the health of every service"),
+    "health": ("health", "check the whole system: routers, services, data flow, storage"),
     "stats": ("stats", "print an aggregate from the aggregator pair"),
+    "monitor": ("monitor", "collect the key metrics, evaluate alert rules, serve /metrics"),
 }
 
 EXIT_CONFIG = 2
@@ -55,7 +57,8 @@ def _add_log_level(parser: argparse.ArgumentParser, *, default: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level)
+    # A command sets zenoh_log_level with parser.set_defaults when Zenoh's warnings would mix into its output.
+    setup_logging(args.log_level, zenoh_level=getattr(args, "zenoh_log_level", "warn"))
     try:
         return int(args.run(args) or 0)
     except ConfigError as error:

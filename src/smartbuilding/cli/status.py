@@ -7,15 +7,18 @@ import json
 from typing import Any
 
 from smartbuilding.cli.common import add_connection_options, settings_from
-from smartbuilding.ops.status import DEFAULT_TIMEOUT, ServiceStatus, StatusReport, collect_status
+from smartbuilding.net.status_query import DEFAULT_TIMEOUT, ServiceStatus, StatusReport, collect_status
 
 # Facts shown after the common columns, in this order, for whichever service reports them.
 FACTS = ("rows_stored", "ingest_rate", "queue_depth", "rejected", "clients", "peers", "routers")
-COMMON = frozenset({"service", "pid", "host", "started_at", "uptime_s", "cpu_percent", "memory_rss_bytes"})
+COMMON = frozenset({"service", "pid", "host", "started_at", "uptime_s", "cpu_percent", "memory_rss_bytes",
+                    "network_rx_bytes", "network_tx_bytes"})
 HEADER = ("SERVICE", "PID", "UPTIME", "CPU%", "MEMORY", "FACTS")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # Zenoh logs to stdout, which carries this command's result, so only its errors are shown.
+    parser.set_defaults(zenoh_log_level="error")
     add_connection_options(parser)
     parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"seconds to wait for the services' replies (default {DEFAULT_TIMEOUT:g})")

@@ -1,4 +1,4 @@
-"""``smartbuilding up``: the router, storage and devices on this machine, supervised."""
+"""``smartbuilding up``: the router, storage, aggregators, monitor and devices on this machine, supervised."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from pathlib import Path
 
 from smartbuilding.cli.common import env_default
 from smartbuilding.config.settings import DEFAULT_ROUTER_ENDPOINT
-from smartbuilding.ops.up import DEFAULT_ADMIN_ENDPOINT, DEFAULT_DATA_DIR, DEFAULT_SPEED, UpOptions, run_up
+from smartbuilding.ops.up import (
+    DEFAULT_ADMIN_ENDPOINT,
+    DEFAULT_DATA_DIR,
+    DEFAULT_MONITOR_HTTP,
+    DEFAULT_SPEED,
+    UpOptions,
+    run_up,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,8 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(also SMARTBUILDING_LISTEN; default {DEFAULT_ROUTER_ENDPOINT})")
     parser.add_argument("--admin", metavar="ENDPOINT", default=env_default("ADMIN_ENDPOINT", DEFAULT_ADMIN_ENDPOINT),
                         help=f"the router's admin HTTP endpoint (also SMARTBUILDING_ADMIN_ENDPOINT; default {DEFAULT_ADMIN_ENDPOINT})")
+    parser.add_argument("--monitor-http", metavar="ENDPOINT", default=env_default("MONITOR_HTTP", DEFAULT_MONITOR_HTTP),
+                        help="the monitor's HTTP endpoint for /metrics and /status "
+                             f"(also SMARTBUILDING_MONITOR_HTTP; default {DEFAULT_MONITOR_HTTP})")
+    parser.add_argument("--no-aggregators", action="store_true", help="do not start the aggregator pair")
+    parser.add_argument("--no-monitor", action="store_true", help="do not start the monitor")
     parser.add_argument("--data-dir", metavar="DIR", type=Path, default=Path(env_default("DATA_DIR") or DEFAULT_DATA_DIR),
-                        help="directory of the database (smartbuilding.db) and the child logs (logs/NAME.log); "
+                        help="directory of the databases (smartbuilding.db, monitor.db) and the child logs (logs/NAME.log); "
                              "also SMARTBUILDING_DATA_DIR (default var/ in the current directory)")
     devices = parser.add_mutually_exclusive_group()
     devices.add_argument("--replay", metavar="DIR", type=Path,
@@ -36,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     options = UpOptions(
         listen=tuple(listen),
         admin=args.admin,
+        monitor_http=args.monitor_http,
+        aggregators=not args.no_aggregators,
+        monitor=not args.no_monitor,
         data_dir=args.data_dir,
         replay=args.replay,
         speed=args.speed,

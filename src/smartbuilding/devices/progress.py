@@ -1,10 +1,12 @@
-"""Progress of a replay: a one-line bar on a terminal, periodic log lines otherwise."""
+"""Progress of a replay: a one-line bar on a terminal, periodic log lines otherwise, and live counts."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TextIO
 
@@ -13,6 +15,9 @@ logger = logging.getLogger(__name__)
 BAR_INTERVAL_S = 0.2
 LOG_INTERVAL_S = 10.0
 BAR_WIDTH = 24
+RATE_WINDOW_S = 10.0
+# Seconds between the points kept for the rate, so the window contains about ten of them.
+RATE_POINT_INTERVAL_S = 1.0
 
 
 class Progress:
@@ -21,6 +26,10 @@ class Progress:
     ``fraction(rows)`` returns the share done, from 0 to 1, after ``rows`` rows. On a
     terminal the bar is redrawn in place on ``stream`` every 0.2 s; elsewhere an INFO
     line is logged every 10 s. ``interval`` overrides either period, in seconds.
+
+    ``rows``, ``readings`` and ``measured_at`` are the latest values passed in, and
+    :meth:`rate` the readings per second over the last :data:`RATE_WINDOW_S` seconds,
+    for a status reply read on another thread.
     """
 
     def __init__(self, fraction: Callable[[int], float], *, stream: TextIO | None = None,
@@ -34,17 +43,54 @@ class Progress:
         self.started = time.monotonic()
         self._next = self.started + self.interval
         self._drawn = False
+        self.rows = 0
+        self.readings = 0
+        self.measured_at: str | None = None
+        self._points: deque[tuple[float, int]] = deque([(self.started, 0)])
+        self._next_point = self.started + RATE_POINT_INTERVAL_S
+        self._points_lock = threading.Lock()
 
     def update(self, rows: int, readings: int, measured_at: str) -> None:
-        """Report, if the interval has passed, the readings sent and the measured time reached."""
+        """Keep the latest counts and report, if the interval has passed, the readings sent and the measured time reached."""
+        self.rows, self.readings, self.measured_at = rows, readings, measured_at
         now = time.monotonic()
+        if now >= self._next_point:
+            self._add_point(now, readings)
         if now < self._next:
             return
         self._next = now + self.interval
         self._report(now, rows, readings, measured_at)
 
+    def rate(self) -> float:
+        """Return the readings per second over the last :data:`RATE_WINDOW_S` seconds.
+
+        It falls to 0 within :data:`RATE_WINDOW_S` seconds of :meth:`finish`.
+        """
+        now = time.monotonic()
+        with self._points_lock:
+            points = list(self._points)
+        # The baseline is the newest point at or before the window start, else the oldest one.
+        since, baseline = points[0]
+        for point_time, point_readings in points:
+            if point_time > now - RATE_WINDOW_S:
+                break
+            since, baseline = point_time, point_readings
+        elapsed = now - since
+        return (self.readings - baseline) / elapsed if elapsed > 0 else 0.0
+
+    def _add_point(self, now: float, readings: int) -> None:
+        self._next_point = now + RATE_POINT_INTERVAL_S
+        with self._points_lock:
+            self._points.append((now, readings))
+            while len(self._points) > 1 and self._points[1][0] <= now - RATE_WINDOW_S:
+                self._points.popleft()
+
     def finish(self, rows: int, readings: int, measured_at: str | None) -> None:
-        """Draw the bar a last time and end its line, so that what follows starts on a new line."""
+        """Keep the final counts, draw the bar a last time and end its line, so that what follows starts on a new line."""
+        self.rows, self.readings = rows, readings
+        if measured_at is not None:
+            self.measured_at = measured_at
+        self._add_point(time.monotonic(), readings)
         if self._drawn and measured_at is not None:
             self._report(time.monotonic(), rows, readings, measured_at)
         if self._drawn:

@@ -25,6 +25,12 @@ Delivery contract:
   received every reading (see :mod:`smartbuilding.devices.delivery`); the summary says
   when that could not be confirmed.
 - Playing twice publishes the same readings twice; storage keeps one per key and time.
+- While it runs, the replay answers ``services/replay/status`` with its progress:
+  ``readings_sent``, ``rows_read`` (rows read from the files and played),
+  ``rows_skipped`` (malformed rows), ``rate`` (readings/s over the last 10 s), ``speed``
+  (a number, or ``"max"``) and ``measured_time_reached`` (ISO 8601). The counts are
+  updated every 64 rows at full speed, every row when paced. ``network_tx_bytes``
+  counts the payload bytes of the readings and status replies sent.
 - SIGTERM or SIGINT stops after the current row: what was sent is confirmed, the
   session closed and the summary printed. The exit code is 0 after SIGTERM (a
   supervisor's orderly stop) and 130 after SIGINT (the shell's convention for Ctrl-C).
@@ -37,6 +43,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import zenoh
 
@@ -49,12 +56,14 @@ from smartbuilding.devices.recorded import RecordedBuilding, RecordedRow, RoomFi
 from smartbuilding.devices.stopping import StopRequest, stop_on_signals
 from smartbuilding.errors import ConfigError, DataSetError, InvalidKeyError
 from smartbuilding.net.session import session_scope
+from smartbuilding.net.status import ProcessFacts, serve_status
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUILDING = "sdh"
 DEFAULT_TIMEZONE = "America/Los_Angeles"
 DEFAULT_WAIT_FOR_STORAGE_S = 10.0
+SERVICE_NAME = "replay"
 MAX_SLEEP_S = 0.2
 EXIT_CODES = {"SIGINT": 130}
 
@@ -189,6 +198,8 @@ class Replay:
         self.rows_sent = 0
         self.last_measured_at: str | None = None
         self._play_started: float | None = None
+        self.facts = ProcessFacts(SERVICE_NAME)
+        self._progress: Progress | None = None
 
     def run(self) -> ReplaySummary:
         """Play the rows, confirm their delivery and return the summary.
@@ -204,6 +215,7 @@ class Replay:
             self.options.speed or "max", self.options.timezone,
         )
         with session_scope(self.settings) as session:
+            status = serve_status(session, SERVICE_NAME, self.status, facts=self.facts)
             outputs = declare_outputs(session, self.settings, self.options.building, self.building.room_files)
             try:
                 if self._wait_for_subscriber(outputs):
@@ -218,6 +230,7 @@ class Replay:
                 for output in outputs:
                     for publisher in output.publishers:
                         publisher.undeclare()
+                status.undeclare()
                 self._log_skipped()
         elapsed = time.monotonic() - self._play_started if self._play_started else 0.0
         return self._summary(elapsed, time.process_time() - cpu_started, confirmed)
@@ -239,32 +252,53 @@ class Replay:
 
     def _play(self, outputs: list[RoomOutput]) -> None:
         # The hot loop: everything it touches per reading is a local name or a bound method,
-        # and at full speed the progress is looked at every 64 rows only.
+        # and at full speed the progress and byte count are passed on every 64 rows only.
         rows: Iterator[RecordedRow] = self.building.rows()
         room_puts = [output.puts for output in outputs]
         room_renders = [output.renders for output in outputs]
         pacer = Pacer(self.options.speed, self.stop) if self.options.speed else None
-        progress = Progress(self._fraction_done)
+        progress = self._progress = Progress(self._fraction_done)
+        count_tx = self.facts.count_tx
         stopped = self.stop.event.is_set
         limit = self.options.limit_rows or -1
-        sent = count = 0
+        sent = count = sent_bytes = counted_bytes = 0
         measured_at = None
+
         self._play_started = time.monotonic()
         try:
             for epoch, index, measured_at, values in rows:
                 if stopped() or (pacer is not None and not pacer.wait_until(epoch)):
                     break
                 for put, render, value in zip(room_puts[index], room_renders[index], values):
-                    put(render(value, measured_at))
+                    payload = render(value, measured_at)
+                    put(payload)
+                    sent_bytes += len(payload)
                 sent += len(values)
                 count += 1
                 if pacer is not None or not count & 63:
                     progress.update(count, sent, measured_at)
+                    count_tx(sent_bytes - counted_bytes)
+                    counted_bytes = sent_bytes
                 if count == limit:
                     break
         finally:
             progress.finish(count, sent, measured_at)
+            count_tx(sent_bytes - counted_bytes)
             self.readings_sent, self.rows_sent, self.last_measured_at = sent, count, measured_at
+
+    def status(self) -> dict[str, Any]:
+        """Return the replay fields of the ``services/replay/status`` reply."""
+        progress = self._progress
+        return {
+            "building": self.options.building,
+            "rooms": len(self.building.room_files),
+            "readings_sent": progress.readings if progress else 0,
+            "rows_read": progress.rows if progress else 0,
+            "rows_skipped": self.building.problems.skipped,
+            "rate": round(progress.rate(), 1) if progress else 0.0,
+            "speed": self.options.speed if self.options.speed is not None else "max",
+            "measured_time_reached": progress.measured_at if progress else None,
+        }
 
     def _fraction_done(self, rows: int) -> float:
         if self.options.limit_rows:

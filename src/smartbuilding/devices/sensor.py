@@ -16,7 +16,10 @@ Delivery contract:
   counted. A reading put just before its router dies can still be lost, because Zenoh
   reports no failure for a single put.
 - While it runs, the sensor holds the liveliness token ``devices/{id}`` and answers
-  ``devices/{id}/config`` with its configuration and counters as JSON.
+  ``devices/{id}/config`` with its configuration and counters as JSON, among them
+  ``network_tx_bytes``: the payload bytes of the readings sent (not wire bytes, and
+  not the config replies). Sensors reply to nothing under ``services/``, so that a
+  hundred of them do not crowd the status of the services.
 - SIGTERM or SIGINT stops it: the router confirms receipt of what was sent, the token,
   queryable and publishers are undeclared, the session closed, the counts logged, and
   the exit code is 0.
@@ -25,6 +28,7 @@ Delivery contract:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -125,6 +129,7 @@ class SensorCounters:
     """Counts of the sensor's work so far, which the config queryable reads from Zenoh's thread."""
 
     sent: int = 0
+    sent_bytes: int = 0
     dropped: int = 0
     invalid: int = 0
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -149,6 +154,8 @@ class Sensor:
         self.zone: ZoneInfo = load_zone(options.timezone)
         self.model = RoomModel(seed=options.seed)
         self.counters = SensorCounters()
+        # Keeps readings_sent and network_tx_bytes of one config reply consistent with each other.
+        self._sent_lock = threading.Lock()
         # Readings waiting for a subscriber, oldest first: (channel index, payload).
         self.backlog: deque[tuple[int, bytes]] = deque()
 
@@ -179,6 +186,8 @@ class Sensor:
     def config_document(self) -> dict[str, Any]:
         """Return the configuration and counters served on ``devices/{id}/config``."""
         options = self.options
+        with self._sent_lock:
+            sent, sent_bytes = self.counters.sent, self.counters.sent_bytes
         return {
             "device": options.device,
             "building": options.building,
@@ -189,7 +198,8 @@ class Sensor:
             "keys": {quantity: str(key) for quantity, key in options.reading_keys.items()},
             "timezone": options.timezone,
             "started_at": self.counters.started_at,
-            "readings_sent": self.counters.sent,
+            "readings_sent": sent,
+            "network_tx_bytes": sent_bytes,
             "readings_buffered": len(self.backlog),
             "readings_dropped": self.counters.dropped,
             "readings_invalid": self.counters.invalid,
@@ -256,7 +266,9 @@ class Sensor:
         while self.backlog:
             index, payload = self.backlog.popleft()
             channels[index].publisher.put(payload)
-            self.counters.sent += 1
+            with self._sent_lock:
+                self.counters.sent += 1
+                self.counters.sent_bytes += len(payload)
 
 
 def run_sensor(settings: Settings, options: SensorOptions) -> int:

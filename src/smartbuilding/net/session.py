@@ -49,27 +49,43 @@ def session_scope(settings: Settings) -> Iterator[zenoh.Session]:
         session.close()
 
 
-def reply_json(query: zenoh.Query, document: Any, key: str | None = None) -> None:
-    """Reply to ``query`` with ``document`` as JSON on ``key`` (the query's own key by default)."""
-    query.reply(key or str(query.key_expr), json.dumps(document, separators=(",", ":")), encoding=JSON)
+def reply_json(query: zenoh.Query, document: Any, key: str | None = None) -> int:
+    """Reply to ``query`` with ``document`` as JSON on ``key`` (the query's own key by default).
+
+    Returns the size of the payload in bytes.
+    """
+    payload = json.dumps(document, separators=(",", ":")).encode()
+    query.reply(key or str(query.key_expr), payload, encoding=JSON)
+    return len(payload)
 
 
-def reply_error(query: zenoh.Query, message: str, **details: Any) -> None:
-    """Send an error reply whose JSON payload carries ``message`` and ``details``."""
-    query.reply_err(json.dumps({"error": message, **details}), encoding=JSON)
+def reply_error(query: zenoh.Query, message: str, **details: Any) -> int:
+    """Send an error reply whose JSON payload carries ``message`` and ``details``; return its size in bytes."""
+    payload = json.dumps({"error": message, **details}).encode()
+    query.reply_err(payload, encoding=JSON)
+    return len(payload)
 
 
 def serve_json(
-    session: zenoh.Session, key: str, build: Callable[[zenoh.Query], Any]
+    session: zenoh.Session,
+    key: str,
+    build: Callable[[zenoh.Query], Any],
+    *,
+    count_sent: Callable[[int], None] | None = None,
 ) -> zenoh.Queryable[None]:
-    """Answer every query on ``key`` with the JSON document ``build(query)`` returns."""
+    """Answer every query on ``key`` with the JSON document ``build(query)`` returns.
+
+    ``count_sent``, when given, receives the payload size in bytes of every reply sent.
+    """
 
     def answer(query: zenoh.Query) -> None:
         try:
-            reply_json(query, build(query), key)
+            sent = reply_json(query, build(query), key)
         except Exception as error:  # A failed answer must not stop the queryable.
             logger.exception("failed to answer a query on %s", key)
-            reply_error(query, f"{key} failed to answer: {error}")
+            sent = reply_error(query, f"{key} failed to answer: {error}")
+        if count_sent is not None:
+            count_sent(sent)
 
     return session.declare_queryable(key, answer)
 

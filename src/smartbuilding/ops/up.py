@@ -1,15 +1,23 @@
 """`smartbuilding up`: the whole system on one machine, as supervised child processes.
 
-The children start in the deployment order. The router comes first. Storage starts once
-the router's admin ``/health`` returns ok, and the devices once storage replies to
-``services/storage/status``. The devices are either the bundled recorded building played
-back or N simulated sensors. :mod:`smartbuilding.ops.supervisor` describes what happens
-when a child exits or a stop is requested. The replay finishing (exit code 0) is not a
-failure, so it is not restarted and the router and storage keep running. The replay's
+The children start in the deployment order, each once the one before is ready:
+
+1. the router, ready when its admin ``/health`` returns ok;
+2. storage, ready when it replies to ``services/storage/status``;
+3. the aggregator pair, primary then standby, each ready when it replies to
+   ``services/aggregator-ROLE/status`` (left out with ``aggregators=False``);
+4. the monitor, ready when it replies to ``services/monitor/status`` (left out with
+   ``monitor=False``);
+5. the devices: the bundled recorded building played back, or N simulated sensors.
+
+:mod:`smartbuilding.ops.supervisor` describes what happens when a child exits or a stop
+is requested; children stop in the reverse order. The replay finishing (exit code 0) is
+not a failure, so it is not restarted and the services keep running. The replay's
 output is copied to the terminal, prefixed with ``replay |``.
 
-Files under the data directory: ``smartbuilding.db`` (the storage database) and
-``logs/NAME.log`` (each child's output, appended across restarts).
+Files under the data directory: ``smartbuilding.db`` (the storage database),
+``monitor.db`` (the monitor's metric history) and ``logs/NAME.log`` (each child's
+output, appended across restarts).
 """
 
 from __future__ import annotations
@@ -35,13 +43,19 @@ from smartbuilding.ops.supervisor import ChildSpec, Readiness, RestartPolicy, Su
 logger = logging.getLogger(__name__)
 
 DEFAULT_ADMIN_ENDPOINT = "tcp/127.0.0.1:8000"
+DEFAULT_MONITOR_HTTP = "tcp/127.0.0.1:9464"
 DEFAULT_DATA_DIR = Path("var")
 DEFAULT_SPEED = "60"
 DATABASE_FILE = "smartbuilding.db"
+MONITOR_DATABASE_FILE = "monitor.db"
+MONITOR_INTERVAL_S = "10"
 ROUTER_NAME = "router"
 STORAGE_NAME = "storage"
+MONITOR_NAME = "monitor"
+AGGREGATOR_ROLES = ("primary", "standby")
 ROUTER_READY_TIMEOUT = 20.0
 STORAGE_READY_TIMEOUT = 30.0
+SERVICE_READY_TIMEOUT = 30.0
 SENSOR_FLOORS = (4, 5, 6, 7)
 ROOMS_PER_FLOOR = 99
 
@@ -51,10 +65,13 @@ _CHILD_ENV_OVERRIDDEN = ("MODE", "CONNECT", "LISTEN", "ADMIN_ENDPOINT")
 
 @dataclass(frozen=True)
 class UpOptions:
-    """Options of `smartbuilding up`: endpoints, data directory and devices (``sensors`` replaces the replay)."""
+    """Options of `smartbuilding up`: endpoints, data directory, services and devices (``sensors`` replaces the replay)."""
 
     listen: tuple[str, ...] = (DEFAULT_ROUTER_ENDPOINT,)
     admin: str = DEFAULT_ADMIN_ENDPOINT
+    monitor_http: str = DEFAULT_MONITOR_HTTP
+    aggregators: bool = True
+    monitor: bool = True
     data_dir: Path = DEFAULT_DATA_DIR
     replay: Path | None = None
     speed: str = DEFAULT_SPEED
@@ -66,6 +83,7 @@ class UpOptions:
         if not self.listen:
             raise ConfigError("the router needs at least one endpoint to listen on", key="--listen")
         parse_admin_endpoint(self.admin, "--admin")
+        parse_admin_endpoint(self.monitor_http, "--monitor-http")
         check_speed(self.speed)
         if self.sensors is not None and self.sensors < 1:
             raise ConfigError(f"invalid number of sensors {self.sensors}: expected a positive integer", key="--sensors")
@@ -77,6 +95,10 @@ class UpOptions:
     @property
     def database(self) -> Path:
         return self.data_dir / DATABASE_FILE
+
+    @property
+    def monitor_database(self) -> Path:
+        return self.data_dir / MONITOR_DATABASE_FILE
 
     @property
     def log_dir(self) -> Path:
@@ -126,7 +148,7 @@ def child_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]
 
 
 def system_children(options: UpOptions, probe: StatusProbe) -> list[ChildSpec]:
-    """Return the children of the system in start order: router, storage, then the devices."""
+    """Return the children of the system in start order: router, storage, aggregators, monitor, devices."""
     admin = parse_admin_endpoint(options.admin, "--admin")
     connect = [arg for endpoint in connect_endpoints(options.listen) for arg in ("--connect", endpoint)]
     listen = [arg for endpoint in options.listen for arg in ("--listen", endpoint)]
@@ -142,7 +164,25 @@ def system_children(options: UpOptions, probe: StatusProbe) -> list[ChildSpec]:
         Readiness(lambda: probe.replies(STORAGE_NAME), f"it replies to services/{STORAGE_NAME}/status",
                   STORAGE_READY_TIMEOUT),
     )
-    return [router, storage, *_devices(options, connect)]
+    return [router, storage, *_services(options, connect, probe), *_devices(options, connect)]
+
+
+def _services(options: UpOptions, connect: list[str], probe: StatusProbe) -> list[ChildSpec]:
+    """Return the aggregator pair and the monitor, as far as ``options`` include them."""
+    children = []
+    if options.aggregators:
+        for role in AGGREGATOR_ROLES:
+            command = _command(options, "aggregator", "--role", role, "--mode", "client", *connect)
+            children.append(ChildSpec(f"aggregator-{role}", command, _replies(probe, f"aggregator-{role}")))
+    if options.monitor:
+        command = _command(options, "monitor", "--mode", "client", *connect, "--http", options.monitor_http,
+                           "--database", str(options.monitor_database), "--interval", MONITOR_INTERVAL_S)
+        children.append(ChildSpec(MONITOR_NAME, command, _replies(probe, MONITOR_NAME)))
+    return children
+
+
+def _replies(probe: StatusProbe, service: str) -> Readiness:
+    return Readiness(lambda: probe.replies(service), f"it replies to services/{service}/status", SERVICE_READY_TIMEOUT)
 
 
 def _devices(options: UpOptions, connect: list[str]) -> list[ChildSpec]:
@@ -187,8 +227,9 @@ def run_up(options: UpOptions, *, echo: TextIO | None = None) -> int:
 
 
 def _log_started(options: UpOptions) -> None:
-    logger.info("the system is up: router on %s, admin endpoint %s, database %s, logs in %s",
-                ", ".join(options.listen), options.admin, options.database, options.log_dir)
+    monitor = f"monitor on {options.monitor_http}" if options.monitor else "no monitor"
+    logger.info("the system is up: router on %s, admin endpoint %s, %s, database %s, logs in %s",
+                ", ".join(options.listen), options.admin, monitor, options.database, options.log_dir)
 
 
 @contextmanager

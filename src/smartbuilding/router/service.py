@@ -9,6 +9,8 @@ its Zenoh id. The admin endpoint serves:
 ``GET /sessions``  the transports open now, one object each (zid, kind, links)
 
 The router also answers ``services/router/status`` (or ``services/{name}/status``) over Zenoh.
+Its ``network_rx_bytes`` and ``network_tx_bytes`` are null: the routing runs in Zenoh's
+Rust code, which counts no payload bytes that Python could read.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import zenoh
 from smartbuilding.config import Settings
 from smartbuilding.errors import ConfigError
 from smartbuilding.net.session import open_session
-from smartbuilding.net.status import serve_status
+from smartbuilding.net.status import ProcessFacts, serve_status
 from smartbuilding.router.admin import AdminServer
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ class Router:
         self.started = time.time()
         self.session = open_session(settings)
         self._events = self.session.info.declare_transport_events_listener(self._log_transport, history=False)
-        self._status = serve_status(self.session, name, self.status)
+        self._status = serve_status(self.session, name, self.status, facts=ProcessFacts(name, counts_payloads=False))
         self.admin: AdminServer | None = None
         if settings.admin is not None:
             try:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 import zenoh
@@ -66,50 +66,63 @@ class SeriesDirectory:
 
 
 class HistoryResponder:
-    """Responder to history queries, reading through the backend's read connection."""
+    """Responder to history queries, reading through the backend's read connection.
 
-    def __init__(self, backend: StorageBackend, directory: SeriesDirectory, metrics: StorageMetrics) -> None:
+    ``count_tx``, when given, receives the payload bytes of each query's replies, error
+    replies included.
+    """
+
+    def __init__(self, backend: StorageBackend, directory: SeriesDirectory, metrics: StorageMetrics, *,
+                 count_tx: Callable[[int], None] | None = None) -> None:
         self._backend = backend
         self._directory = directory
         self._metrics = metrics
+        self._count_tx = count_tx
 
     def answer(self, query: zenoh.Query) -> None:
         """Reply to one query on a Zenoh thread; every failure becomes an error reply."""
         try:
-            self._answer(query)
+            sent = self._answer(query)
         except InvalidQueryError as error:
             self._metrics.query_failed()
-            reply_error(query, str(error), parameter=error.parameter)
+            sent = reply_error(query, str(error), parameter=error.parameter)
         except StorageError as error:
             self._metrics.query_failed()
             logger.error("failed to reply to the history query %s: %s", query.selector, error)
-            reply_error(query, str(error))
+            sent = reply_error(query, str(error))
         except Exception as error:  # A bug here must not leave the query unanswered or stop the queryable.
             self._metrics.query_failed()
             logger.exception("failed to reply to the history query %s", query.selector)
-            reply_error(query, f"storage failed to reply to {query.selector}: {error!r}")
+            sent = reply_error(query, f"storage failed to reply to {query.selector}: {error!r}")
         else:
             self._metrics.query_answered()
+        if self._count_tx is not None:
+            self._count_tx(sent)
 
-    def _answer(self, query: zenoh.Query) -> None:
+    def _answer(self, query: zenoh.Query) -> int:
+        """Send the replies of one query and return their payload bytes."""
         # zenoh's stub declares Parameters.__iter__ as returning a list; it yields (name, value) pairs.
         parameters: dict[str, str] = dict(query.parameters)  # type: ignore[call-overload]
         request = parse_history_parameters(parameters, datetime.now(timezone.utc))
         matched = self._directory.matching(query.key_expr)
         if not matched:
-            return
+            return 0
         start, end = to_bounds(request.time_range)
         # NOTE: the whole result is read and encoded in memory before the first reply, with no
         # cap: a query of building/** without a limit reads every stored reading (2.4 million
         # for the recorded week).
         rows = self._backend.history([series.id for series in matched], start, end, request.limit)
         if not rows:
-            return
+            return 0
         by_id = {series.id: series for series in matched}
         groups = [(matched[0].id, [row[2:] for row in rows])] if len(matched) == 1 else group_by_series(rows)
+        sent = 0
         for series_id, readings in groups:
             series = by_id[series_id]
-            query.reply(series.name, render_series(series, readings), encoding=ENCODING)
+            payload = render_series(series, readings)
+            query.reply(series.name, payload, encoding=ENCODING)
+            sent += len(payload)
+        return sent
 
 
 def group_by_series(rows: list[HistoryRow]) -> list[tuple[int, list[tuple[str, float, str]]]]:

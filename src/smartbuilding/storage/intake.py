@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import zenoh
 
@@ -73,7 +73,8 @@ class Intake:
     """Drains the subscriber's channel, turns samples into rows, and feeds the reading queue.
 
     :meth:`run` returns once the channel is closed (the subscriber was undeclared) and
-    everything it held was queued; it then closes the queue.
+    everything it held was queued; it then closes the queue. ``count_rx``, when given,
+    receives the payload bytes of each chunk of samples, rejected ones included.
     """
 
     def __init__(
@@ -83,8 +84,11 @@ class Intake:
         queue: ReadingQueue,
         metrics: StorageMetrics,
         rejections: RejectionLog,
+        *,
+        count_rx: Callable[[int], None] | None = None,
     ) -> None:
         self._channel = channel
+        self._count_rx = count_rx
         self._catalog = catalog
         self._queue = queue
         self._metrics = metrics
@@ -133,11 +137,14 @@ class Intake:
         rows: list[Row] = []
         sent_at: list[float] = []
         decoders = self._decoders
+        payload_bytes = 0
         for index, sample in enumerate(samples):
             key = str(sample.key_expr)
+            payload = sample.payload.to_bytes()
+            payload_bytes += len(payload)
             try:
                 decoder = decoders.get(key) or self._new_decoder(key)
-                rows.append(decoder.decode(sample.payload.to_bytes()))
+                rows.append(decoder.decode(payload))
             except InvalidReadingError as error:
                 self._rejections.reject(error.reason, str(error))
                 continue
@@ -150,6 +157,8 @@ class Intake:
                 if stamp is not None:
                     sent_at.append(stamp.get_time_as_ntp64().as_secs_f64())
         self._metrics.received += len(samples)
+        if self._count_rx is not None:
+            self._count_rx(payload_bytes)
         return Batch(series=self._catalog.take_new(), rows=rows, sent_at=sent_at)
 
     def _log_bug(self, key: str, error: Exception) -> None:

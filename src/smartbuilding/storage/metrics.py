@@ -55,6 +55,9 @@ class StorageMetrics:
         self.duplicates = 0
         self.newest: tuple[int, int] | None = None
         self.last_commit_at: float | None = None
+        # False from a failed commit until the next one succeeds.
+        self.writable = True
+        self.last_write_error: str | None = None
         self._rate = RateMeter(time.time())
         self._latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._commits_lock = threading.Lock()  # The status thread reads what the writer records.
@@ -67,8 +70,15 @@ class StorageMetrics:
         with self._commits_lock:
             self.stored += inserted
             self.last_commit_at = now
+            self.writable = True
             self._rate.record(now, self.stored)
             self._latencies_ms.extend((now - stamp) * 1000.0 for stamp in sent_at)
+
+    def record_write_failure(self, message: str) -> None:
+        """Mark storage not writable, keeping ``message`` as the last write error, until a commit succeeds."""
+        with self._commits_lock:
+            self.writable = False
+            self.last_write_error = message
 
     def ingest_rate(self, now: float) -> float:
         """Return the readings stored per second over the last :data:`RATE_WINDOW_S` seconds."""

@@ -38,6 +38,7 @@ Delivery contract
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import threading
 import time
@@ -52,7 +53,7 @@ from smartbuilding import keys
 from smartbuilding.config import Settings
 from smartbuilding.ingest.rejections import RejectionLog
 from smartbuilding.net.session import open_session
-from smartbuilding.net.status import serve_status
+from smartbuilding.net.status import ProcessFacts, serve_status
 from smartbuilding.storage.history import HistoryResponder, SeriesDirectory
 from smartbuilding.storage.intake import Intake, SeriesCatalog
 from smartbuilding.storage.metrics import StorageMetrics
@@ -95,6 +96,7 @@ class StorageService:
         self.finished = threading.Event()
         self._stopping = threading.Event()
         self.metrics = StorageMetrics()
+        self.facts = ProcessFacts(options.name)
         self.rejections = RejectionLog()
         self.queue = ReadingQueue(options.queue_size)
 
@@ -121,12 +123,13 @@ class StorageService:
         """Declare the subscriber and the queryables; the threads start once all of them exist."""
         self._subscriber = self.session.declare_subscriber(keys.READINGS, zenoh.handlers.FifoChannel(CHANNEL_CAPACITY))
         # Keep the channel itself: it still yields buffered samples after the subscriber is undeclared.
-        self.intake = Intake(self._subscriber.handler, catalog, self.queue, self.metrics, self.rejections)
+        self.intake = Intake(self._subscriber.handler, catalog, self.queue, self.metrics, self.rejections,
+                             count_rx=self.facts.count_rx)
         self.writer = Writer(self.backend, self.queue, self.metrics, batch_size=self.options.batch_size,
                              stopping=self._stopping, on_new_series=self.directory.add)
-        responder = HistoryResponder(self.backend, self.directory, self.metrics)
+        responder = HistoryResponder(self.backend, self.directory, self.metrics, count_tx=self.facts.count_tx)
         self._history = self.session.declare_queryable(keys.READINGS, responder.answer)
-        self._status = serve_status(self.session, self.options.name, self.status)
+        self._status = serve_status(self.session, self.options.name, self.status, facts=self.facts)
 
     def _thread(self, name: str, target: Callable[[], None]) -> threading.Thread:
         def run() -> None:
@@ -143,13 +146,24 @@ class StorageService:
         return thread
 
     def status(self) -> dict[str, Any]:
-        """Return the storage fields of the ``services/NAME/status`` reply."""
+        """Return the storage fields of the ``services/NAME/status`` reply.
+
+        ``last_commit_at`` is the wall-clock time (epoch seconds) of the last commit, null
+        before the first. ``writable`` is false from a failed commit until the next one
+        succeeds, and after the writer gave up. ``last_write_error`` keeps the message of
+        the latest failure even after a later commit succeeded.
+        """
         statistics = self.backend.statistics()
         metrics = self.metrics
         newest = metrics.newest
+        disk_free, disk_total = self._disk_usage()
         return {
             "database_path": str(self.options.database),
             "database_bytes": statistics.bytes,
+            "disk_free_bytes": disk_free,
+            "disk_total_bytes": disk_total,
+            "writable": metrics.writable and not self.writer.failed,
+            "last_write_error": metrics.last_write_error,
             "rows_stored": statistics.rows,
             "series": len(self.directory),
             "readings_received": metrics.received,
@@ -165,6 +179,15 @@ class StorageService:
             "last_commit_at": metrics.last_commit_at,
             "commit_latency_ms": metrics.commit_latency(),
         }
+
+    def _disk_usage(self) -> tuple[int | None, int | None]:
+        """Return the free and total bytes of the filesystem holding the database, or None when unknown."""
+        try:
+            usage = shutil.disk_usage(self.options.database.resolve().parent)
+        except OSError as error:
+            logger.debug("cannot read the disk usage of %s: %s", self.options.database, error)
+            return None, None
+        return usage.free, usage.total
 
     def stop(self) -> int:
         """Drain what is in flight, commit everything received, close; return the exit code."""

@@ -91,6 +91,7 @@ class Writer:
                 inserted = self._backend.write(batch)
                 break
             except StorageError as error:
+                self._metrics.record_write_failure(str(error))
                 if self._stopping.is_set() and tries >= TRIES_WHEN_STOPPING:
                     logger.error("gave up storing %d readings after %d tries: %s", len(batch.rows), tries, error)
                     return False
