@@ -58,7 +58,12 @@ def _add_log_level(parser: argparse.ArgumentParser, *, default: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # A command sets zenoh_log_level with parser.set_defaults when Zenoh's warnings would mix into its output.
-    setup_logging(args.log_level, zenoh_level=getattr(args, "zenoh_log_level", "warn"))
+    # Commands that print a result set quiet_log_level, so their own INFO lines do not bury it.
+    setup_logging(
+        args.log_level,
+        zenoh_level=getattr(args, "zenoh_log_level", "warn"),
+        default_level=getattr(args, "quiet_log_level", "INFO"),
+    )
     try:
         return int(args.run(args) or 0)
     except ConfigError as error:

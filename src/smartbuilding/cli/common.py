@@ -35,13 +35,13 @@ def env_default(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"SMARTBUILDING_{name}", default)
 
 
-def setup_logging(level: str | None, *, zenoh_level: str = "warn") -> None:
+def setup_logging(level: str | None, *, zenoh_level: str = "warn", default_level: str = "INFO") -> None:
     """Configure the root logger once, for a command-line process, and Zenoh's own log at ``zenoh_level``.
 
     Zenoh (eclipse-zenoh 1.10) writes its log to stdout, not stderr, so a command whose
     stdout is its result raises ``zenoh_level``. RUST_LOG, when set, wins over it.
     """
-    level_name = (level or os.environ.get(ENV_LOG_LEVEL) or "INFO").upper()
+    level_name = (level or os.environ.get(ENV_LOG_LEVEL) or default_level).upper()
     logging.basicConfig(
         level=getattr(logging, level_name, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("Exit code 0: healthy. 1: degraded, some check failed but a router is reachable and storage "
                      "answers. 2: down, no router is reachable or storage does not answer (or a configuration error).")
     # Zenoh logs a warning on stdout for each endpoint it cannot reach, which the checks report already.
-    parser.set_defaults(zenoh_log_level="error")
+    parser.set_defaults(zenoh_log_level="error", quiet_log_level="WARNING")
     add_connection_options(parser)
     parser.add_argument("--admin", action="append", default=[], metavar="URL",
                         help="a router's admin endpoint whose /health to check, such as http://127.0.0.1:8000 or "

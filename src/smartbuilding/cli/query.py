@@ -18,8 +18,8 @@ HEADER = ("MEASURED_AT", "KEY", "VALUE", "UNIT", "DEVICE")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # Zenoh logs to stdout, which carries this command's result, so only its errors are shown.
-    parser.set_defaults(zenoh_log_level="error")
+    # Zenoh logs to stdout, which carries this command's result: show only its errors, and our warnings.
+    parser.set_defaults(zenoh_log_level="error", quiet_log_level="WARNING")
     parser.add_argument("key_expr", metavar="KEY_EXPR",
                         help="key expression under building/, such as building/sdh/floor/4/room/413/* or building/sdh/**")
     parser.add_argument("--from", dest="start", metavar="T",

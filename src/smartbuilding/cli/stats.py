@@ -11,8 +11,8 @@ from smartbuilding.net.session import session_scope
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # Zenoh logs to stdout, which carries this command's result, so only its errors are shown.
-    parser.set_defaults(zenoh_log_level="error")
+    # Zenoh logs to stdout, which carries this command's result: show only its errors, and our warnings.
+    parser.set_defaults(zenoh_log_level="error", quiet_log_level="WARNING")
     add_connection_options(parser)
     parser.add_argument("scope", metavar="SCOPE", help="building/B, building/B/floor/F or building/B/floor/F/room/R, optionally with /**")
     parser.add_argument("--quantity", required=True, help="temperature, humidity, co2, light, occupancy, ...")

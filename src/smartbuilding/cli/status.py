@@ -17,8 +17,8 @@ HEADER = ("SERVICE", "PID", "UPTIME", "CPU%", "MEMORY", "FACTS")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # Zenoh logs to stdout, which carries this command's result, so only its errors are shown.
-    parser.set_defaults(zenoh_log_level="error")
+    # Zenoh logs to stdout, which carries this command's result: show only its errors, and our warnings.
+    parser.set_defaults(zenoh_log_level="error", quiet_log_level="WARNING")
     add_connection_options(parser)
     parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"seconds to wait for the services' replies (default {DEFAULT_TIMEOUT:g})")
