@@ -17,7 +17,7 @@ from support import RunningRouter, free_port, run
         (["--to", "2013-13-45"], "invalid time '2013-13-45' in --to"),
         (["--from", "now(-1x)"], "invalid time 'now(-1x)' in --from"),
         (["--from", "2013-08-26T00:00:00Z", "--to", "2013-08-25T00:00:00Z"], "--from 2013-08-26T00:00:00Z is after --to"),
-        (["--timeout", "0"], "argument --timeout: invalid timeout '0'"),
+        (["--timeout", "0"], "argument --timeout: invalid duration '0'"),
     ],
     ids=["limit-zero", "limit-negative", "limit-word", "from-word", "to-bad-date", "from-bad-unit", "from-after-to",
          "timeout-zero"],

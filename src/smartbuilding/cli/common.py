@@ -47,3 +47,14 @@ def setup_logging(level: str | None, *, zenoh_level: str = "warn", default_level
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     zenoh.init_log_from_env_or(zenoh_level)
+
+
+def positive_seconds(text: str) -> float:
+    """Parse an option that is a positive, finite number of seconds (an argparse ``type``)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: expected a positive number of seconds")
+    return seconds

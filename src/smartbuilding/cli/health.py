@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from smartbuilding.cli.common import add_connection_options, env_default, settings_from
+from smartbuilding.cli.common import add_connection_options, env_default, positive_seconds, settings_from
 from smartbuilding.ops.health import (
     DEFAULT_MAX_SILENCE,
     DEFAULT_MIN_FREE_BYTES,
@@ -31,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "repeat to list several (storage and router are always expected)")
     parser.add_argument("--storage", default=env_default("STORAGE_NAME", DEFAULT_STORAGE), metavar="NAME",
                         help=f"service name of the storage to check (also SMARTBUILDING_STORAGE_NAME; default {DEFAULT_STORAGE})")
-    parser.add_argument("--timeout", type=_positive_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"seconds each session open, admin request and status query may take (default {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--max-silence", type=_positive_seconds, default=DEFAULT_MAX_SILENCE, metavar="SECONDS",
+    parser.add_argument("--max-silence", type=positive_seconds, default=DEFAULT_MAX_SILENCE, metavar="SECONDS",
                         help="data is flowing when storage committed readings within this many seconds "
                              f"(default {DEFAULT_MAX_SILENCE:g})")
     parser.add_argument("--min-free-bytes", type=_bytes, default=DEFAULT_MIN_FREE_BYTES, metavar="BYTES",
@@ -70,16 +70,6 @@ def format_report(report: HealthReport, *, quiet: bool = False) -> str:
     if not quiet:
         lines.append(f"{report.state}: {len(report.failed)} of {len(report.checks)} checks failed")
     return "\n".join(lines)
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: expected a positive number of seconds")
-    return seconds
 
 
 def _bytes(text: str) -> int:

@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import datetime, timezone
 
-from smartbuilding.cli.common import add_connection_options, settings_from
+from smartbuilding.cli.common import add_connection_options, positive_seconds, settings_from
 from smartbuilding.errors import InvalidKeyError, InvalidQueryError
 from smartbuilding.net.history import DEFAULT_TIMEOUT, HistoryRow, fetch_history, merge_rows, validate_history_key
 from smartbuilding.net.session import session_scope
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or now(-1h)")
     parser.add_argument("--to", dest="end", metavar="T", help="last measured time, included, in the same forms as --from")
     parser.add_argument("--limit", type=_limit, metavar="N", help="at most N readings, the earliest first")
-    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"seconds to wait for storage's replies (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--json", action="store_true", help="print a JSON array of the readings")
     add_connection_options(parser)
@@ -74,13 +74,3 @@ def _limit(text: str) -> int:
         return parse_limit(text)
     except InvalidQueryError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid timeout {text!r}: expected a positive number of seconds")
-    return seconds

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from smartbuilding.cli.common import add_connection_options, settings_from
+from smartbuilding.cli.common import add_connection_options, positive_seconds, settings_from
 from smartbuilding.net.status_query import DEFAULT_TIMEOUT, ServiceStatus, StatusReport, collect_status
 
 # Facts shown after the common columns, in this order, for whichever service reports them.
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Zenoh logs to stdout, which carries this command's result: show only its errors, and our warnings.
     parser.set_defaults(zenoh_log_level="error", quiet_log_level="WARNING")
     add_connection_options(parser)
-    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"seconds to wait for the services' replies (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--json", action="store_true", help="print the status documents as one JSON object keyed by service")
 
@@ -106,13 +106,3 @@ def _number(value: object, pattern: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "-"
     return pattern.format(value)
-
-
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid timeout {text!r}: expected a positive number of seconds")
-    return seconds
