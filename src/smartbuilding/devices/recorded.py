@@ -157,10 +157,29 @@ def read_header(path: Path) -> tuple[str, ...]:
 
 
 def open_room_text(path: Path) -> tuple[BinaryIO, io.TextIOWrapper]:
-    """Open a room file as text; also return the raw file, whose position shows the progress."""
-    raw = path.open("rb")
-    binary: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if path.name.endswith(".gz") else raw  # type: ignore[assignment]
-    return raw, io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+    """Open a room file as text; also return the decompressed stream, whose position shows the progress.
+
+    The decompressed position moves by the text reader's read-ahead (8 KiB, under a hundred
+    rows); the compressed file's own position moves by much larger steps.
+    """
+    # Opened by name, a GzipFile closes the file it opened when the text wrapper closes it.
+    binary: BinaryIO = gzip.GzipFile(path, mode="rb") if path.name.endswith(".gz") else path.open("rb")  # type: ignore[assignment]
+    return binary, io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+
+
+def text_size(path: Path) -> int:
+    """Return the decompressed size of a room file, from the gzip trailer for a .gz file.
+
+    The trailer holds the size modulo 2**32, which is exact for room files under 4 GiB.
+    """
+    if not path.name.endswith(".gz"):
+        return path.stat().st_size
+    with path.open("rb") as handle:
+        handle.seek(0, io.SEEK_END)
+        if handle.tell() < 4:
+            return 0
+        handle.seek(-4, io.SEEK_END)
+        return int.from_bytes(handle.read(4), "little")
 
 
 class RowProblems:
@@ -217,31 +236,31 @@ class RoomStream:
         self.index = index
         self.times = times
         self.problems = problems
-        self.size = room_file.path.stat().st_size
+        self.size = text_size(room_file.path)
         bounds = [_bounds(quantity) for quantity in room_file.quantities]
         self._lows = tuple(low for low, _ in bounds)
         self._highs = tuple(high for _, high in bounds)
-        self._raw: BinaryIO | None = None
+        self._text_source: BinaryIO | None = None  # the decompressed stream, for its position
         self._finished = False
         self._previous: Instant | None = None
 
     def position(self) -> int:
-        """Return how many bytes of the file have been read so far."""
-        if self._finished or self._raw is None:
+        """Return how many decompressed bytes of the file have been read so far."""
+        if self._finished or self._text_source is None:
             return self.size if self._finished else 0
         try:
-            return self._raw.tell()
+            return self._text_source.tell()
         except ValueError:  # Closed between the check and the call.
             return self.size
 
     def __iter__(self) -> Iterator[RecordedRow]:
         try:
-            raw, text = open_room_text(self.room_file.path)
+            decompressed, text = open_room_text(self.room_file.path)
         except OSError as error:
             self.problems.cut_short(self.room_file.name, 1, error)
             self._finished = True
             return
-        self._raw = raw
+        self._text_source = decompressed
         with text:
             reader = csv.reader(text)
             next(reader, None)  # The header, checked by find_room_files.
@@ -349,7 +368,7 @@ class RecordedBuilding:
         return heapq.merge(*self.streams)
 
     def fraction_read(self) -> float:
-        """Return the share of the data set's bytes read so far, from 0 to 1."""
+        """Return the share of the data set's decompressed bytes read so far, from 0 to 1."""
         if self.total_bytes == 0:
             return 1.0
         return sum(stream.position() for stream in self.streams) / self.total_bytes
