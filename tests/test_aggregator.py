@@ -119,14 +119,15 @@ def test_aggregator_failover_to_standby(pair: AggregatorPair) -> None:
         (["building/sdh/floor/4", "--quantity", "temperature", "--window", "2h"], "unknown window '2h'"),
         (["building/sdh/floor/9", "--quantity", "temperature"], "no readings of temperature in scope 'building/sdh/floor/9'"),
         (["devices/x", "--quantity", "temperature"], "invalid scope 'devices/x'"),
+        (["building/sdh/floor/4", "--quantity", "temperature", "--at", "garbage"], "invalid time 'garbage' in --at"),
     ],
-    ids=["quantity", "window", "empty-scope", "bad-scope"],
+    ids=["quantity", "window", "empty-scope", "bad-scope", "bad-at"],
 )
 def test_stats_errors_name_the_value(pair: AggregatorPair, arguments: list[str], words: str) -> None:
     """A stats query with an unknown quantity, window or scope fails with a message naming it."""
     run(["replay", str(DATA_SET), "--rooms", "413", "--limit-rows", "10", "--speed", "max", "--connect", pair.router.endpoint])
     result = run(["stats", *arguments, "--connect", pair.router.endpoint])
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert words in result.stderr
 
 
@@ -152,3 +153,19 @@ def test_aggregator_counts_payload_bytes(pair: AggregatorPair) -> None:
     assert json.loads(first)["network_rx_bytes"] == published
     assert standby["network_rx_bytes"] == published
     assert second["network_tx_bytes"] == json.loads(first)["network_tx_bytes"] + len(first) + len(aggregate)
+
+
+def test_restarted_primary_defers_to_standby(pair: AggregatorPair, tmp_path: Path) -> None:
+    """A restarted primary, which has not seen the scope's window, leaves the answer to the standby."""
+    replay_floor_4(pair)
+    pair.primary.stop(signal.SIGKILL)
+    restarted = start("aggregator-primary-again", ["aggregator", "--role", "primary", "--connect", pair.router.endpoint], tmp_path)
+    try:
+        with client_session(pair.router.endpoint) as session:
+            wait_until(lambda: service_answers(session, "aggregator-primary"), timeout=20, what="restarted primary answering")
+            answer = fetch_aggregate(session, "building/sdh/floor/4", "temperature", "15m", deadline=1.0)
+        assert answer.role == "standby"
+        assert answer.document["complete"] is True
+        assert answer.document["count"] > 0
+    finally:
+        restarted.stop()

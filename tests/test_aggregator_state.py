@@ -110,3 +110,13 @@ def test_scope_of_normalises() -> None:
     assert scope_of("building/sdh/floor/4/**") == "building/sdh/floor/4"
     assert scope_of("building/sdh/floor/4/room/413") == "building/sdh/floor/4/room/413"
     assert scope_of("building/sdh/**") == "building/sdh"
+
+
+def test_series_window_complete_only_after_first_bucket() -> None:
+    """A window is complete only when it begins after the first, possibly partial, bucket received."""
+    series = Series(bucket_seconds=60, retention_seconds=HOUR)
+    for minute in range(30):
+        series.add(T0 + 60 * minute, 1.0)
+    assert series.window(15 * 60).complete is True
+    assert series.window(15 * 60, end=T0 + 15 * 60).complete is False
+    assert series.window(HOUR).complete is False

@@ -64,3 +64,11 @@ def test_query_without_router_exits_1() -> None:
     assert result.returncode == 1
     assert endpoint in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_query_rejects_unknown_quantity() -> None:
+    """A misspelled quantity is rejected with the known ones, instead of an empty answer."""
+    result = run(["query", "building/sdh/floor/4/room/413/temprature", "--connect", "tcp/127.0.0.1:9"], timeout=30)
+    assert result.returncode == 2
+    assert "unknown quantity 'temprature'" in result.stderr
+    assert "temperature" in result.stderr

@@ -46,7 +46,7 @@ def test_sensor_publishes_valid_readings(router: RunningRouter, tmp_path: Path) 
 
     assert returncode == 0, sensor.output()
     decoded = [readings.decode(key, payload) for _, key, payload in samples]
-    assert {str(r.key) for r in decoded} == {f"building/sdh/floor/4/room/413/{q}" for q in QUANTITIES}
+    assert {str(r.key) for r in decoded} == {f"building/sim/floor/4/room/413/{q}" for q in QUANTITIES}
     assert {r.device for r in decoded} == {"sdh-413"}
     now = datetime.now(timezone.utc)
     assert all(0 <= (now - r.measured_at).total_seconds() < 60 for r in decoded)

@@ -64,14 +64,14 @@ def test_sensor_options_derive_room_and_floor() -> None:
     """The room comes from the id's trailing number and the floor from the room."""
     options = SensorOptions(device="sdh-1204")
     assert (options.room, options.floor) == ("1204", "12")
-    assert str(options.reading_keys["co2"]) == "building/sdh/floor/12/room/1204/co2"
+    assert str(options.reading_keys["co2"]) == "building/sim/floor/12/room/1204/co2"
     assert room_of_device("annex-east-310") == "310"
 
 
 def test_sensor_options_explicit_floor() -> None:
     """An explicit floor is kept even for a room that is not a number."""
     options = SensorOptions(device="probe", room="lab", floor="ground")
-    assert str(options.reading_keys["temperature"]) == "building/sdh/floor/ground/room/lab/temperature"
+    assert str(options.reading_keys["temperature"]) == "building/sim/floor/ground/room/lab/temperature"
 
 
 @pytest.mark.parametrize(("fields", "message"), [

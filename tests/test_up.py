@@ -175,20 +175,21 @@ def test_up_rejects_bad_option(tmp_path: Path, args: list[str], option: str) -> 
     assert not (tmp_path / "var" / "logs").exists()
 
 
-def test_up_fails_when_router_cannot_start(tmp_path: Path) -> None:
-    """A router that cannot listen on its port fails up with exit code 1, naming the router and its log."""
+@pytest.mark.parametrize("option", ["--listen", "--admin", "--monitor-http"])
+def test_up_rejects_taken_port(tmp_path: Path, option: str) -> None:
+    """A port already in use (say, by another up) exits 2 naming the endpoint and the option, before any child starts."""
+    ports = {"--listen": free_port(), "--admin": free_port(), "--monitor-http": free_port()}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
-        result = run(["up", "--data-dir", str(tmp_path / "var"), "--listen", f"tcp/127.0.0.1:{port}",
-                      "--admin", f"tcp/127.0.0.1:{free_port()}"], timeout=60)
+        ports[option] = taken.getsockname()[1]
+        result = run(["up", "--data-dir", str(tmp_path / "var"),
+                      *(arg for name, port in ports.items() for arg in (name, f"tcp/127.0.0.1:{port}"))], timeout=60)
 
-    assert result.returncode == 1, result.stderr
-    assert "router exited with exit code 1 before it was ready" in result.stderr
-    assert "Address already in use" in result.stderr
-    assert str(tmp_path / "var" / "logs" / "router.log") in result.stderr
-    assert not (tmp_path / "var" / "logs" / "storage.log").exists()
+    assert result.returncode == 2, result.stderr
+    assert f"cannot listen on tcp/127.0.0.1:{ports[option]}" in result.stderr
+    assert f"choose another port with {option}" in result.stderr
+    assert not (tmp_path / "var" / "logs").exists()
 
 
 def test_up_replays_and_stops_cleanly(tmp_path: Path) -> None:
@@ -260,7 +261,7 @@ def test_up_restarts_killed_storage(tmp_path: Path) -> None:
 def test_up_runs_simulated_sensors(tmp_path: Path) -> None:
     """With --sensors 2, sensor-1 in room 401 publishes readings that storage keeps, and SIGINT stops all."""
     with running_up(tmp_path, "--sensors", "2") as system:
-        query = ["query", "building/sdh/floor/4/room/401/temperature", "--json", "--connect", system.endpoint]
+        query = ["query", "building/sim/floor/4/room/401/temperature", "--json", "--connect", system.endpoint]
 
         def stored() -> list | None:
             result = run(query, timeout=30)

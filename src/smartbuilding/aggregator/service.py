@@ -160,6 +160,7 @@ class Aggregator:
             "window": aggregate.window,
             "start": _iso(stats.start),
             "end": _iso(stats.end),
+            "complete": stats.complete,
             "count": stats.count,
             "mean": stats.mean,
             "min": stats.minimum,

@@ -26,6 +26,8 @@ class WindowStats:
     maximum: float | None
     start: float
     end: float
+    # True when the series was received from before the window began, so no reading is missing.
+    complete: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -35,6 +37,7 @@ class WindowStats:
             "max": self.maximum,
             "start": self.start,
             "end": self.end,
+            "complete": self.complete,
         }
 
 
@@ -46,7 +49,7 @@ class Series:
     """
 
     __slots__ = ("bucket_seconds", "retention_buckets", "_buckets", "_oldest", "newest_bucket",
-                 "latest_value", "latest_time", "late")
+                 "first_bucket", "latest_value", "latest_time", "late")
 
     def __init__(self, bucket_seconds: int, retention_seconds: int) -> None:
         self.bucket_seconds = bucket_seconds
@@ -56,6 +59,8 @@ class Series:
         # No bucket below this index is kept; buckets from here up may exist.
         self._oldest = -(2**62)
         self.newest_bucket: int | None = None
+        # The earliest bucket this series received a reading for since the aggregator started.
+        self.first_bucket: int | None = None
         self.latest_value: float | None = None
         self.latest_time: float | None = None
         self.late = 0
@@ -80,6 +85,8 @@ class Series:
                 bucket[2] = part[2]
             if part[3] > bucket[3]:
                 bucket[3] = part[3]
+        if self.first_bucket is None or index < self.first_bucket:
+            self.first_bucket = index
         if self.latest_time is None or part[4] >= self.latest_time:
             self.latest_time, self.latest_value = part[4], part[5]
         if newest is None or index > newest:
@@ -117,6 +124,9 @@ class Series:
             low = min(low, bucket[2])
             high = max(high, bucket[3])
         start_time, end_time = first * self.bucket_seconds, last * self.bucket_seconds
+        # The first bucket received may be partial (the aggregator started during it), so a
+        # window is complete only when it begins after that bucket.
+        complete = self.first_bucket is not None and self.first_bucket < first
         if count == 0:
-            return WindowStats(0, None, None, None, start_time, end_time)
-        return WindowStats(count, total / count, low, high, start_time, end_time)
+            return WindowStats(0, None, None, None, start_time, end_time, complete)
+        return WindowStats(count, total / count, low, high, start_time, end_time, complete)

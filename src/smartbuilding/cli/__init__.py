@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from smartbuilding.cli.common import setup_logging
-from smartbuilding.errors import ConfigError, SmartBuildingError
+from smartbuilding.errors import ConfigError, InvalidQueryError, SmartBuildingError
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except ConfigError as error:
         print(f"smartbuilding {args.command}: configuration error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except InvalidQueryError as error:
+        # A query the user wrote wrong, like a bad option: exit as argparse does.
+        print(f"smartbuilding {args.command}: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except SmartBuildingError as error:
         print(f"smartbuilding {args.command}: {error}", file=sys.stderr)

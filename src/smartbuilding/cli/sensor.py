@@ -17,7 +17,8 @@ from smartbuilding.devices.sensor import (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("device", metavar="ID", help="device id, such as sdh-413; also its liveliness token devices/ID")
-    parser.add_argument("--building", default=env_default("BUILDING", "sdh"), help="building id (default: sdh)")
+    parser.add_argument("--building", default=env_default("BUILDING", "sim"),
+                        help="building id (default: sim, apart from the replayed sdh, whose readings are from 2013)")
     parser.add_argument("--room", help="room measured (default: the number at the end of ID, such as 413 in sdh-413)")
     parser.add_argument("--floor", help="floor of the room (default: the room number without its last two digits)")
     timing = parser.add_mutually_exclusive_group()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime, timezone
 
 from smartbuilding.cli.common import add_connection_options, settings_from
 from smartbuilding.net.aggregates import DEFAULT_DEADLINE, fetch_aggregate
 from smartbuilding.net.session import session_scope
+from smartbuilding.timerange import parse_instant
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.at:
+        parse_instant(args.at, datetime.now(timezone.utc), parameter="--at")
     with session_scope(settings_from(args)) as session:
         answer = fetch_aggregate(session, args.scope, args.quantity, args.window, at=args.at, deadline=args.deadline)
     document = answer.document
@@ -38,7 +42,10 @@ def run(args: argparse.Namespace) -> int:
               f"max {document['max']:.3f} {unit}   readings {document['count']}")
     else:
         print("  no readings in this window")
+    if not document.get("complete", True):
+        print("  partial window: the aggregator that answered has received this scope only since part of it")
     latest = document["latest"]
-    print(f"  latest {latest['value']} {unit} measured at {latest['measured_at']}")
+    if latest["value"] is not None:
+        print(f"  newest reading of the scope (at any time) {latest['value']:.3f} {unit} measured at {latest['measured_at']}")
     print(f"answered by the {answer.role} aggregator in {answer.seconds * 1000:.1f} ms")
     return 0

@@ -61,7 +61,7 @@ class SensorOptions:
     """Settings of a simulated sensor; ``room`` defaults to the number at the end of its id."""
 
     device: str
-    building: str = "sdh"
+    building: str = "sim"
     room: str | None = None
     floor: str | None = None
     interval: float = DEFAULT_INTERVAL_S

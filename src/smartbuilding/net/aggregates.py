@@ -53,25 +53,45 @@ def fetch_aggregate(
     at: str | None = None,
     deadline: float = DEFAULT_DEADLINE,
 ) -> AggregateAnswer:
-    """Ask the primary; when it gives no answer within ``deadline`` seconds, ask the standby.
+    """Ask the primary; ask the standby too when the primary's answer is missing, partial or an error.
 
-    An error answer (an unknown scope, quantity or window) raises :class:`InvalidQueryError`
-    at once: the standby would say the same. No answer from either raises
-    :class:`ServiceUnavailableError`.
+    The primary's answer is used when it is complete (the primary received the series from
+    before the window began). Otherwise the standby is asked, within ``deadline`` seconds
+    each: a restarted primary has partial windows, and one that has not seen the scope yet
+    replies with an error, while the standby may still hold the full window. The first
+    complete answer wins, then the answer with the most readings (the primary on a tie).
+    When neither gives an answer, the standby's error is raised as
+    :class:`InvalidQueryError` (an unknown scope, quantity or window), or
+    :class:`ServiceUnavailableError` when nobody replied.
     """
     started = time.perf_counter()
+    answers: list[AggregateAnswer] = []
+    error: InvalidQueryError | None = None
     for role in ROLES:
-        document = _ask(session, aggregate_selector(role, scope, quantity, window, at), deadline)
-        if document is not None:
-            return AggregateAnswer(role=role, document=document, seconds=time.perf_counter() - started)
-        _warn_no_answer(role, deadline)
+        try:
+            document = _ask(session, aggregate_selector(role, scope, quantity, window, at), deadline)
+        except InvalidQueryError as rejected:
+            error = rejected
+            continue
+        if document is None:
+            _warn_no_answer(role, deadline, last=role == ROLES[-1])
+            continue
+        answer = AggregateAnswer(role=role, document=document, seconds=time.perf_counter() - started)
+        if document.get("complete"):
+            return answer
+        answers.append(answer)
+    if answers:
+        best = max(answers, key=lambda answer: answer.document.get("count") or 0)
+        return AggregateAnswer(role=best.role, document=best.document, seconds=time.perf_counter() - started)
+    if error is not None:
+        raise error
     raise ServiceUnavailableError(
         f"neither aggregator answered within {deadline:g} s each; check `smartbuilding status` "
         "for services aggregator-primary and aggregator-standby"
     )
 
 
-def _warn_no_answer(role: str, deadline: float) -> None:
+def _warn_no_answer(role: str, deadline: float, *, last: bool) -> None:
     # While the primary is down every call falls back, so warn once a minute, not per call.
     now = time.monotonic()
     last = _last_warning.get(role)
@@ -80,8 +100,9 @@ def _warn_no_answer(role: str, deadline: float) -> None:
         return
     more = _suppressed.pop(role, 0)
     _last_warning[role] = now
-    logger.warning("aggregator %s gave no answer within %.2f s; asking the next one (%d more such calls in the last minute)",
-                   role, deadline, more)
+    next_step = "no other aggregator to ask" if last else "asking the next one"
+    logger.warning("aggregator %s gave no answer within %.2f s, %s (%d more such calls in the last minute)",
+                   role, deadline, next_step, more)
 
 
 def _ask(session: zenoh.Session, selector: str, deadline: float) -> dict[str, Any] | None:

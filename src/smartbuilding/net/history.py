@@ -28,7 +28,13 @@ from typing import Any, NoReturn
 
 import zenoh
 
-from smartbuilding.errors import InvalidKeyError, InvalidQueryError, ServiceUnavailableError, SmartBuildingError
+from smartbuilding.errors import (
+    InvalidKeyError,
+    InvalidQueryError,
+    ServiceUnavailableError,
+    SmartBuildingError,
+)
+from smartbuilding.keys import QUANTITIES
 from smartbuilding.timerange import TimeRange, history_parameters
 
 logger = logging.getLogger(__name__)
@@ -85,6 +91,12 @@ def validate_history_key(key_expr: str) -> str:
         raise InvalidKeyError(
             f"key expression {key_expr!r} is outside the readings: history is stored only for keys under "
             f"{READINGS_ROOT}/, such as building/sdh/floor/4/room/413/temperature or building/sdh/**"
+        )
+    quantity = chunks[6] if len(chunks) == 7 and chunks[2] == "floor" and chunks[4] == "room" else None
+    if quantity is not None and not any(mark in quantity for mark in "*$") and quantity not in QUANTITIES:
+        # Storage would match nothing and reply nothing, which reads like an empty history.
+        raise InvalidKeyError(
+            f"unknown quantity {quantity!r} in {key_expr!r}; known quantities: {', '.join(QUANTITIES)}"
         )
     return canonical
 

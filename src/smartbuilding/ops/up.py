@@ -25,7 +25,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import signal
+import socket
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -54,6 +56,7 @@ STORAGE_NAME = "storage"
 MONITOR_NAME = "monitor"
 AGGREGATOR_ROLES = ("primary", "standby")
 ROUTER_READY_TIMEOUT = 20.0
+_STREAM_ENDPOINT = re.compile(r"^(?:tcp|tls)/(\[[0-9a-fA-F:]+\]|[^:/\[\]]+):(\d{1,5})$")
 STORAGE_READY_TIMEOUT = 30.0
 SERVICE_READY_TIMEOUT = 30.0
 SENSOR_FLOORS = (4, 5, 6, 7)
@@ -205,12 +208,41 @@ def _command(options: UpOptions, command: str, *args: str) -> tuple[str, ...]:
     return (*program, command, *config, *args)
 
 
+def check_ports_free(options: UpOptions) -> None:
+    """Raise :class:`ConfigError` when a port the system would listen on is taken.
+
+    Without this check a second ``up`` on the same ports would pass every readiness check
+    with the answers of the first system's services and then feed that system.
+    """
+    wanted = [(endpoint, "--listen") for endpoint in options.listen]
+    wanted.append((options.admin, "--admin"))
+    if options.monitor:
+        wanted.append((options.monitor_http, "--monitor-http"))
+    for endpoint, option in wanted:
+        match = _STREAM_ENDPOINT.match(endpoint)
+        if match is None:
+            continue
+        host, port = match.group(1).strip("[]"), int(match.group(2))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                raise ConfigError(
+                    f"cannot listen on {endpoint}: {error.strerror}. Another smartbuilding up, or another "
+                    f"program, may be running there: stop it, or choose another port with {option}",
+                    key=option,
+                ) from None
+
+
 def run_up(options: UpOptions, *, echo: TextIO | None = None) -> int:
     """Run the system until SIGINT, SIGTERM or SIGHUP, then stop it; return the exit code.
 
     Raises :class:`~smartbuilding.ops.supervisor.ChildNotReadyError` when a child does not
     start, after stopping the others.
     """
+    check_ports_free(options)
     options.log_dir.mkdir(parents=True, exist_ok=True)
     environment = child_environment()
     probe_settings = load_settings(options.config, Overrides(mode="client", connect=connect_endpoints(options.listen)),
