@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,8 @@ from support import (
     start,
     wait_until,
 )
+
+from smartbuilding.monitor.history import MetricHistory, ServiceSample
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
@@ -172,3 +175,29 @@ def test_monitor_malformed_status_counts_as_down(router: RunningRouter, tmp_path
         assert "services/broken/status replied with a malformed status (the reply is not JSON" in monitor.output()
         # Rate-limited: one warning a minute, whatever the number of collections.
         assert monitor.output().count("replied with a malformed status") == 1
+
+
+def test_monitor_restart_ignores_old_names(router: RunningRouter, tmp_path: Path) -> None:
+    """A service name found only in an earlier run's history is neither expected nor reported as down."""
+    history = MetricHistory.open(tmp_path / "monitor.db")
+    try:
+        history.record(time.time() - 120, [ServiceSample("storage#2", True)], [])
+    finally:
+        history.close()
+    # Without rules, no service is named in advance: every service expected must be one that replies.
+    rules = tmp_path / "rules.json5"
+    rules.write_text("{ rules: [] }")
+    with running_monitor(router, tmp_path, "--rules", str(rules)) as (monitor, url):
+        seen = http_json(f"{url}/status")["collections"]
+        wait_until(lambda: http_json(f"{url}/status")["collections"] >= seen + 2, timeout=10, what="two more collections")
+        samples = scrape(url)
+        status = http_json(f"{url}/status")
+        with client_session(router.endpoint) as session:
+            own = service_answers(session, "monitor", timeout=5)
+    assert "read back the availability of 1 services" in monitor.output()
+    assert value(samples, "smartbuilding_service_up", service="storage#2") is None
+    assert value(samples, "smartbuilding_service_availability_ratio", service="storage#2", period="1h") is None
+    assert value(samples, "smartbuilding_service_up", service="monitor") == 1.0
+    assert "storage#2" not in status["services"]
+    assert own is not None
+    assert own["services_expected"] == own["services_up"]

@@ -13,6 +13,7 @@ from smartbuilding.keys import validate_name
 from smartbuilding.monitor.rules import load_rules
 from smartbuilding.monitor.service import (
     DEFAULT_DATABASE,
+    DEFAULT_FORGET_AFTER_S,
     DEFAULT_HISTORY_DAYS,
     DEFAULT_HTTP,
     DEFAULT_INTERVAL_S,
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: the rules packaged as smartbuilding/defaults/alerts.json5)")
     parser.add_argument("--expect", metavar="SERVICE", action="append", default=[],
                         help="a service that must reply to its status query, even before it is first seen; repeat for several "
-                             "(also SMARTBUILDING_MONITOR_EXPECT, comma-separated; default: every service seen)")
+                             "(also SMARTBUILDING_MONITOR_EXPECT, comma-separated; default: every service that replied in this run)")
     parser.add_argument("--timeout", metavar="SECONDS", default=env_default("MONITOR_TIMEOUT"),
                         help="seconds to wait for status and device replies (also SMARTBUILDING_MONITOR_TIMEOUT; "
                              f"default: the interval, at most {DEFAULT_TIMEOUT_S:g})")
@@ -45,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=env_default("MONITOR_HISTORY_DAYS", f"{DEFAULT_HISTORY_DAYS:g}"),
                         help="days of metric history kept in the database (also SMARTBUILDING_MONITOR_HISTORY_DAYS; "
                              "default: %(default)s)")
+    parser.add_argument("--forget-after", metavar="SECONDS",
+                        default=env_default("MONITOR_FORGET_AFTER", f"{DEFAULT_FORGET_AFTER_S:g}"),
+                        help="seconds without a reply after which a service not given with --expect is no longer "
+                             "expected (also SMARTBUILDING_MONITOR_FORGET_AFTER; default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         expect=_services(args.expect),
         timeout=_positive(args.timeout, "--timeout", "SMARTBUILDING_MONITOR_TIMEOUT") if args.timeout else None,
         history_days=_positive(args.history_days, "--history-days", "SMARTBUILDING_MONITOR_HISTORY_DAYS"),
+        forget_after=_positive(args.forget_after, "--forget-after", "SMARTBUILDING_MONITOR_FORGET_AFTER"),
     )
     return run_monitor(settings_from(args), options)
 

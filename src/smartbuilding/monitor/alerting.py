@@ -145,6 +145,18 @@ class AlertEngine:
                     transitions.append(Alert(rule.name, rule.severity, subject, transition, message, condition.value, facts.at))
         return transitions
 
+    def forget(self, service: str, at: float, message: str) -> list[Alert]:
+        """Drop the alert instances of every service rule for ``service``; return a cleared alert for each active one."""
+        cleared = []
+        for rule in self.rules:
+            if rule.kind == "device_silent":
+                continue
+            instance = self._instances.pop((rule.name, service), None)
+            self._latest.pop((rule.name, service), None)
+            if instance is not None and instance.active:
+                cleared.append(Alert(rule.name, rule.severity, service, CLEARED, message, None, at))
+        return cleared
+
     def active(self) -> list[ActiveAlert]:
         """Return the alerts raised and not cleared, by rule and subject."""
         severities = {rule.name: rule.severity for rule in self.rules}

@@ -35,6 +35,7 @@ from smartbuilding.monitor.snapshot import ServiceState, Snapshot
 logger = logging.getLogger(__name__)
 
 GROWTH_WINDOW_S = 3600.0
+DEFAULT_FORGET_AFTER_S = 3600.0
 PURGE_EVERY_S = 3600.0
 # Metrics stored per service in service_samples, or recomputed from it, rather than in metric_samples.
 _SERVICE_ROW_METRICS = frozenset({"service_up", "availability_1h", "availability_1d", *RESOURCE_FIELDS})
@@ -44,19 +45,25 @@ class Collector:
     """Turns each collection into a snapshot and the alerts it raised or cleared; used by one thread."""
 
     def __init__(self, *, rules: RuleSet, history: MetricHistory, devices: DeviceActivity, interval: float,
-                 expect: Sequence[str] = (), history_days: float, now: float) -> None:
+                 expect: Sequence[str] = (), history_days: float, now: float,
+                 forget_after: float = DEFAULT_FORGET_AFTER_S) -> None:
         self.rules = rules
         self.history = history
         self.devices = devices
         self.interval = interval
         self.history_seconds = history_days * 86_400.0
+        self.forget_after = forget_after
         self.engine = AlertEngine(rules.rules)
         self.availability = AvailabilityTracker()
-        self.expected = set(expect) | self.engine.watched_services()
+        # Services given by name are never forgotten; the others are expected once they reply in this run.
+        self.pinned = frozenset(expect) | self.engine.watched_services()
+        self.expected = set(self.pinned)
         self.previous: Observation | None = None
         self.collections = 0
         self.raised_counts: Counter[str] = Counter()
         self._last_reply: dict[str, float] = {}
+        # Time of each service's latest reply, malformed ones included: any reply keeps a service from being forgotten.
+        self._last_answer: dict[str, float] = {}
         self._roles: dict[str, str] = {}
         self._was_up: dict[str, bool] = {}
         self._replied_before: set[str] = set()
@@ -65,7 +72,10 @@ class Collector:
         self._seed(now)
 
     def _seed(self, now: float) -> None:
-        """Read back the availability of the last day, so a restarted monitor keeps it and expects the same services."""
+        """Read back the availability of the last day, so a restarted monitor keeps it for the services that reply again.
+
+        The services in the history are not expected: one that never replies in this run is not down.
+        """
         try:
             counts = self.history.availability_counts(now - KEPT_SECONDS, BUCKET_SECONDS)
         except StorageError as error:
@@ -73,7 +83,6 @@ class Collector:
             return
         for service, bucket_start, answered, expected in counts:
             self.availability.add(service, bucket_start, answered=answered, expected=expected)
-            self.expected.add(service)
         if counts:
             logger.info("read back the availability of %d services from %s", len({c[0] for c in counts}), self.history.path)
 
@@ -82,6 +91,7 @@ class Collector:
         observation = collected.observation
         at = observation.at
         metrics = derive_metrics(self.previous, observation)
+        forgotten = self._forget_silent(observation)
         self.devices.record_counts(dict(observation.device_counts), at)
         devices = self.devices.states(at)
         services = self._service_states(observation)
@@ -92,11 +102,29 @@ class Collector:
         metrics["devices_alive"] = {"": float(sum(device.alive for device in devices))}
         self._record(at, services, metrics)
 
-        alerts = self.engine.evaluate(Facts(at, metrics, {state.service: state.up for state in services}, devices))
+        alerts = forgotten + self.engine.evaluate(Facts(at, metrics, {state.service: state.up for state in services}, devices))
         self.raised_counts.update(alert.severity for alert in alerts if alert.state == RAISED)
         self.previous = observation
         self.collections += 1
         return self._snapshot(at, metrics, services, devices, collected.status_errors), alerts
+
+    def _forget_silent(self, observation: Observation) -> list[Alert]:
+        """Stop expecting the services not pinned that have not replied for ``forget_after`` s; return the alerts cleared."""
+        at = observation.at
+        answering = set(observation.statuses) | set(observation.problems)
+        for service in answering:
+            self._last_answer[service] = at
+        alerts = []
+        for service in sorted(self.expected - self.pinned - answering):
+            silent = at - self._last_answer[service]
+            if silent <= self.forget_after:
+                continue
+            logger.info("forgot service %s: no answer for %.0f s", service, silent)
+            self.expected.discard(service)
+            for table in (self._last_answer, self._last_reply, self._roles, self._was_up):
+                table.pop(service, None)
+            alerts += self.engine.forget(service, at, f"{service} is no longer expected: no answer for {silent:.0f} s")
+        return alerts
 
     def _service_states(self, observation: Observation) -> list[ServiceState]:
         at = observation.at

@@ -6,8 +6,8 @@ Schema version 1 (``PRAGMA user_version``)::
     metric_samples(at, metric, subject, value)
 
 ``at`` is in seconds since the Unix epoch. ``service_samples`` has one row per expected
-service per interval, where ``up`` is 1 when the service replied. The availability and
-the services expected after a restart are read back from it. ``metric_samples`` has
+service per interval, where ``up`` is 1 when the service replied. The availability of
+the last day is read back from it after a restart. ``metric_samples`` has
 every other derived value, with ``subject`` the service name or "" for deployment-wide
 metrics. The storage growth is fitted on it, and capacity planning can read it.
 """

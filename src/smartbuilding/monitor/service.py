@@ -9,8 +9,12 @@ Delivery contract
   reply, counts as no reply. It is logged at most once a minute per service, and the
   monitor goes on. A collection that fails as a whole is logged and the next one runs.
 - **Expected services**: those given with ``expect``, those named by ``service_down``
-  rules, and every service seen, including in the history of the last day. A service
-  once seen that stops replying is down, and stays expected while the monitor runs.
+  rules, and every service that replied during this run. A service known only from the
+  history of earlier runs is not expected, but its availability is read back from the
+  history when it replies again. A service seen in this run that stops replying is down
+  until it has not replied for ``forget_after`` seconds. It is then forgotten: it leaves
+  ``service_up`` and the availability, and its raised alerts are cleared once. Services
+  given by name (``expect`` or a rule) are never forgotten.
 - **History**: one row per expected service and one per derived value each interval, in
   the monitor's own SQLite file, deleted after ``history_days``. A failed write is logged
   and the interval's rows are lost; the metrics and alerts of that interval are not.
@@ -45,7 +49,7 @@ from smartbuilding import keys
 from smartbuilding.config import AdminEndpoint, Settings
 from smartbuilding.errors import InvalidKeyError
 from smartbuilding.monitor.alerting import RAISED, Alert
-from smartbuilding.monitor.collector import Collector
+from smartbuilding.monitor.collector import DEFAULT_FORGET_AFTER_S, Collector
 from smartbuilding.monitor.devices import DeviceActivity
 from smartbuilding.monitor.history import MetricHistory
 from smartbuilding.monitor.observe import ProblemLog, collect
@@ -78,6 +82,7 @@ class MonitorOptions:
     expect: tuple[str, ...] = ()
     timeout: float | None = None
     history_days: float = DEFAULT_HISTORY_DAYS
+    forget_after: float = DEFAULT_FORGET_AFTER_S
 
     @property
     def query_timeout(self) -> float:
@@ -99,7 +104,8 @@ class Monitor:
             opened.callback(self.history.close)
             self.collector = Collector(rules=options.rules, history=self.history, devices=self.devices,
                                        interval=options.interval, expect=options.expect,
-                                       history_days=options.history_days, now=time.time())
+                                       history_days=options.history_days, now=time.time(),
+                                       forget_after=options.forget_after)
             self.server = MetricsServer(options.http, lambda: self.snapshot)
             opened.callback(self.server.stop)
             self.session = open_session(settings)
