@@ -21,7 +21,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,11 +30,12 @@ import zenoh
 from smartbuilding import keys
 from smartbuilding.aggregator.state import DEFAULT_WINDOWS, Aggregate, AggregateState
 from smartbuilding.config import Settings
-from smartbuilding.ingest.decoding import KeyDecoder, PayloadDecoder
 from smartbuilding.errors import InvalidQueryError, InvalidReadingError
+from smartbuilding.ingest.decoding import KeyDecoder, PayloadDecoder
+from smartbuilding.ingest.rejections import RejectionLog
 from smartbuilding.net.session import open_session, reply_error, reply_json
 from smartbuilding.net.status import ProcessFacts, serve_status
-from smartbuilding.ingest.rejections import RejectionLog
+from smartbuilding.rates import RateMeter
 from smartbuilding.timerange import parse_instant
 
 logger = logging.getLogger(__name__)
@@ -52,21 +53,23 @@ class AggregatorOptions:
     retention_seconds: int | None = None
 
 
-@dataclass
 class AggregatorCounters:
-    received: int = 0
-    aggregated: int = 0
-    queries_answered: int = 0
-    queries_failed: int = 0
-    rate_marks: list[tuple[float, int]] = field(default_factory=list)
+    """Counts of the aggregator's work, written by the intake and query threads."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.aggregated = 0
+        self.queries_answered = 0
+        self.queries_failed = 0
+        self._meter = RateMeter(time.monotonic())
+        self._meter_lock = threading.Lock()
 
     def rate(self) -> float:
-        """Readings aggregated per second over the last ten seconds or so."""
+        """Return the readings aggregated per second over the last :data:`~smartbuilding.rates.RATE_WINDOW_S` seconds."""
         now = time.monotonic()
-        self.rate_marks.append((now, self.aggregated))
-        self.rate_marks = [(t, n) for t, n in self.rate_marks if now - t <= 10.0]
-        first_time, first_count = self.rate_marks[0]
-        return (self.aggregated - first_count) / (now - first_time) if now > first_time else 0.0
+        with self._meter_lock:
+            self._meter.record(now, self.aggregated)
+            return self._meter.rate(now, self.aggregated)
 
 
 class Aggregator:

@@ -6,16 +6,16 @@ import logging
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import TextIO
+
+from smartbuilding.rates import RateMeter
 
 logger = logging.getLogger(__name__)
 
 BAR_INTERVAL_S = 0.2
 LOG_INTERVAL_S = 10.0
 BAR_WIDTH = 24
-RATE_WINDOW_S = 10.0
 # Seconds between the points kept for the rate, so the window contains about ten of them.
 RATE_POINT_INTERVAL_S = 1.0
 
@@ -28,7 +28,7 @@ class Progress:
     line is logged every 10 s. ``interval`` overrides either period, in seconds.
 
     ``rows``, ``readings`` and ``measured_at`` are the latest values passed in, and
-    :meth:`rate` the readings per second over the last :data:`RATE_WINDOW_S` seconds,
+    :meth:`rate` the readings per second over the last :data:`~smartbuilding.rates.RATE_WINDOW_S` seconds,
     for a status reply read on another thread.
     """
 
@@ -46,7 +46,7 @@ class Progress:
         self.rows = 0
         self.readings = 0
         self.measured_at: str | None = None
-        self._points: deque[tuple[float, int]] = deque([(self.started, 0)])
+        self._meter = RateMeter(self.started)
         self._next_point = self.started + RATE_POINT_INTERVAL_S
         self._points_lock = threading.Lock()
 
@@ -62,28 +62,18 @@ class Progress:
         self._report(now, rows, readings, measured_at)
 
     def rate(self) -> float:
-        """Return the readings per second over the last :data:`RATE_WINDOW_S` seconds.
+        """Return the readings per second over the last :data:`~smartbuilding.rates.RATE_WINDOW_S` seconds.
 
-        It falls to 0 within :data:`RATE_WINDOW_S` seconds of :meth:`finish`.
+        It falls to 0 within :data:`~smartbuilding.rates.RATE_WINDOW_S` seconds of :meth:`finish`.
         """
         now = time.monotonic()
         with self._points_lock:
-            points = list(self._points)
-        # The baseline is the newest point at or before the window start, else the oldest one.
-        since, baseline = points[0]
-        for point_time, point_readings in points:
-            if point_time > now - RATE_WINDOW_S:
-                break
-            since, baseline = point_time, point_readings
-        elapsed = now - since
-        return (self.readings - baseline) / elapsed if elapsed > 0 else 0.0
+            return self._meter.rate(now, self.readings)
 
     def _add_point(self, now: float, readings: int) -> None:
         self._next_point = now + RATE_POINT_INTERVAL_S
         with self._points_lock:
-            self._points.append((now, readings))
-            while len(self._points) > 1 and self._points[1][0] <= now - RATE_WINDOW_S:
-                self._points.popleft()
+            self._meter.record(now, readings)
 
     def finish(self, rows: int, readings: int, measured_at: str | None) -> None:
         """Keep the final counts, draw the bar a last time and end its line, so that what follows starts on a new line."""
