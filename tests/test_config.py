@@ -115,7 +115,8 @@ def test_config_rejects_and_names_key(tmp_path: Path, text: str, key: str, words
     assert caught.value.key == key
     assert caught.value.source == str(path)
     assert words in str(caught.value)
-    assert str(path) in str(caught.value) and key in str(caught.value)
+    assert str(path) in str(caught.value)
+    assert key in str(caught.value)
 
 
 @pytest.mark.parametrize(("text", "words"), [("{mode: ", "invalid JSON5"), ("[1, 2]", "top level must be an object")])

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from smartbuilding.storage.metrics import RateMeter, StorageMetrics, percentile
+from smartbuilding.rates import RateMeter
+from smartbuilding.storage.metrics import StorageMetrics, percentile
 from smartbuilding.ingest.rejections import RejectionLog
 
 

@@ -45,8 +45,10 @@ def test_time_range_inclusive_and_exclusive_ends() -> None:
     end = start + timedelta(hours=1)
     inclusive = parse_time_range(f"[{start.isoformat()}..{end.isoformat()}]", NOW)
     exclusive = parse_time_range(f"]{start.isoformat()}..{end.isoformat()}[", NOW)
-    assert inclusive.contains(start) and inclusive.contains(end)
-    assert not exclusive.contains(start) and not exclusive.contains(end)
+    assert inclusive.contains(start)
+    assert inclusive.contains(end)
+    assert not exclusive.contains(start)
+    assert not exclusive.contains(end)
     assert exclusive.contains(start + timedelta(minutes=1))
 
 

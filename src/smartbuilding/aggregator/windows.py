@@ -6,7 +6,7 @@ measured, not when they arrived: a replay of 2013 aggregates 2013. A window of l
 ending at T covers measured times in ``[T - W, T)``; T falls on a bucket boundary, and by
 default it is the end of the newest bucket, so the newest reading is inside.
 
-Buckets older than the retention are dropped as newer readings arrive; a reading older
+Buckets older than the retention are dropped as newer readings arrive. A reading more
 than the retention behind the newest one is counted as late and not aggregated.
 """
 
